@@ -1,0 +1,101 @@
+"""The app's settings, read from ``settings.RECALL_CALENDAR`` at call time.
+
+Reading at call time (never caching at import) keeps ``override_settings`` working in tests and lets a
+host change settings without restarting anything that imported this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SETTINGS_NAME = "RECALL_CALENDAR"
+
+REGION_BASE_URLS = {
+    "us-east-1": "https://us-east-1.recall.ai",
+    "us-west-2": "https://us-west-2.recall.ai",
+    "eu-central-1": "https://eu-central-1.recall.ai",
+    "ap-northeast-1": "https://ap-northeast-1.recall.ai",
+}
+
+DEFAULTS: dict[str, Any] = {
+    "API_KEY": None,
+    "REGION": "us-east-1",
+    "BASE_URL": None,
+    "WEBHOOK_SECRET": None,
+    "WEBHOOK_MAX_BODY_SIZE": 1024 * 1024,
+    "BOT_CONFIG": {},
+    "DEDUPLICATION": "meeting",
+    "SCHEDULING_MODE": "managed",
+    "DEFAULT_RECORDING_POLICY": "off",
+    "TIMEOUT": 10.0,
+    "MAX_RETRIES": 4,
+    "RETRY_AFTER_CAP": 60.0,
+    "BACKOFF_BASE": 0.5,
+    "BACKOFF_CAP": 30.0,
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": "default",
+    "WEBHOOK_RETRY_DELAYS": [5, 60, 300, 1800, 7200],
+    "PLATFORMS": {
+        "google-oauth2": "google_calendar",
+        "microsoft-graph": "microsoft_outlook",
+    },
+    "NOTIFY_DISCONNECTED_BY_EMAIL": False,
+}
+
+REQUIRED = frozenset({"API_KEY"})
+
+
+def user_settings() -> dict[str, Any]:
+    """The host's ``RECALL_CALENDAR`` dict, or an empty one."""
+    value = getattr(settings, SETTINGS_NAME, None) or {}
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{SETTINGS_NAME} must be a dict, not {type(value).__name__}.")
+    return value
+
+
+def get(key: str) -> Any:
+    """One setting, falling back to its default; a missing required one names itself in the error."""
+    if key not in DEFAULTS:
+        raise KeyError(f"Unknown {SETTINGS_NAME} setting {key!r}.")
+    value = user_settings().get(key, DEFAULTS[key])
+    if key in REQUIRED and not value:
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}[{key!r}] is not set.")
+    return value
+
+
+def base_url() -> str:
+    """BASE_URL when set (the emulator uses it), else the URL of REGION."""
+    explicit = get("BASE_URL")
+    if explicit:
+        return str(explicit).rstrip("/")
+    region = get("REGION")
+    try:
+        return REGION_BASE_URLS[region]
+    except KeyError:
+        known = ", ".join(REGION_BASE_URLS)
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}['REGION'] is {region!r}; expected one of {known}."
+        ) from None
+
+
+def webhook_secrets() -> list[str]:
+    """WEBHOOK_SECRET as a list: one secret, or several while rotating."""
+    value = get("WEBHOOK_SECRET")
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(secret) for secret in value]
+
+
+def platform_for_backend(backend_name: str) -> str | None:
+    """The Recall platform a social-auth backend connects, or None for other backends."""
+    return get("PLATFORMS").get(backend_name)
+
+
+def default_recording_policy() -> str:
+    """The recording policy a new calendar starts with (a model field default)."""
+    return get("DEFAULT_RECORDING_POLICY")

@@ -1,0 +1,318 @@
+"""The local mirror of Recall's calendars and events, and the record of every webhook delivery.
+
+Recall's ids are kept apart from our primary keys (``recall_id``), and each Recall object is kept whole
+in ``raw`` (less its secrets) so that a field we do not model yet is never lost.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import conf
+
+
+class Platform(models.TextChoices):
+    GOOGLE_CALENDAR = "google_calendar", _("Google Calendar")
+    MICROSOFT_OUTLOOK = "microsoft_outlook", _("Microsoft Outlook")
+
+
+class CalendarStatus(models.TextChoices):
+    CONNECTING = "connecting", _("Connecting")
+    CONNECTED = "connected", _("Connected")
+    DISCONNECTED = "disconnected", _("Disconnected")
+    #: Recall answered 404: the calendar is gone there (deleted elsewhere, or another region).
+    MISSING = "missing", _("Missing at Recall")
+
+
+class RecordingPolicy(models.TextChoices):
+    OFF = "off", _("Record nothing")
+    ALL = "all", _("All meetings with a meeting link")
+    ORGANIZER = "organizer", _("Only meetings I organize")
+    EXTERNAL = "external", _("Only meetings with someone outside my domain")
+    ACCEPTED = "accepted", _("Only meetings I accepted")
+
+
+class RecordOverride(models.TextChoices):
+    DEFAULT = "", _("Follow the calendar's policy")
+    ALWAYS = "always", _("Always record")
+    NEVER = "never", _("Never record")
+
+
+class Calendar(models.Model):
+    """A calendar connected at Recall: the primary calendar of one OAuth account of one user."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="recall_calendars",
+        verbose_name=_("user"),
+    )
+    social_auth = models.ForeignKey(
+        "social_django.UserSocialAuth",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="recall_calendars",
+        verbose_name=_("social-auth account"),
+        help_text=_("The OAuth account whose refresh token Recall holds."),
+    )
+    recall_id = models.UUIDField(_("Recall id"), unique=True)
+    platform = models.CharField(_("platform"), max_length=32, choices=Platform.choices)
+    oauth_email = models.CharField(_("OAuth account email"), max_length=254, blank=True)
+    platform_email = models.CharField(_("calendar email"), max_length=254, blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=CalendarStatus.choices,
+        default=CalendarStatus.CONNECTING,
+    )
+    status_changes = models.JSONField(_("status changes"), default=list, blank=True)
+    raw = models.JSONField(
+        _("Recall object"),
+        default=dict,
+        blank=True,
+        help_text=_("Recall's calendar object, without the OAuth client secret and refresh token."),
+    )
+    recording_policy = models.CharField(
+        _("recording policy"),
+        max_length=16,
+        choices=RecordingPolicy.choices,
+        default=conf.default_recording_policy,
+    )
+    skip_declined = models.BooleanField(
+        _("skip declined meetings"),
+        default=True,
+        help_text=_("Never record a meeting the calendar's owner declined."),
+    )
+    min_attendees = models.PositiveSmallIntegerField(
+        _("minimum attendees"),
+        default=0,
+        help_text=_("Record only meetings with at least this many attendees (0: any)."),
+    )
+    series_overrides = models.JSONField(
+        _("recurring series overrides"),
+        default=dict,
+        blank=True,
+        help_text=_('Maps a recurring series id to "always" or "never".'),
+    )
+    events_synced_until = models.DateTimeField(
+        _("events synced until"),
+        null=True,
+        blank=True,
+        help_text=_("Watermark: the newest Recall updated_at whose page is fully applied."),
+    )
+    last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("calendar")
+        verbose_name_plural = _("calendars")
+        ordering = ["user_id", "platform", "platform_email"]
+        indexes = [
+            models.Index(fields=["user", "platform"], name="recall_cal_user_platform"),
+            models.Index(fields=["status"], name="recall_cal_status"),
+        ]
+
+    def __str__(self) -> str:
+        email = self.platform_email or self.oauth_email or str(self.recall_id)
+        return f"{self.get_platform_display()}: {email}"
+
+    @property
+    def email(self) -> str:
+        """The best known address of the calendar (Recall's, else the OAuth account's)."""
+        return self.platform_email or self.oauth_email
+
+    @property
+    def is_disconnected(self) -> bool:
+        return self.status in (CalendarStatus.DISCONNECTED, CalendarStatus.MISSING)
+
+    @property
+    def disconnect_reason(self) -> str:
+        """What Recall said about the latest disconnection, when it said anything."""
+        if not self.is_disconnected:
+            return ""
+        if self.status == CalendarStatus.MISSING:
+            return str(_("Recall no longer knows this calendar."))
+        for change in reversed(self.status_changes or []):
+            if isinstance(change, dict) and change.get("status") == CalendarStatus.DISCONNECTED:
+                for key in ("reason", "error", "error_code", "message", "details"):
+                    if change.get(key):
+                        return str(change[key])
+                break
+        return ""
+
+
+class CalendarEventQuerySet(models.QuerySet):
+    def upcoming(self, now=None) -> CalendarEventQuerySet:
+        """Events not deleted whose end lies in the future."""
+        return self.filter(is_deleted=False, end_time__gt=now or timezone.now())
+
+    def for_user(self, user) -> CalendarEventQuerySet:
+        return self.filter(calendar__user=user)
+
+
+class CalendarEvent(models.Model):
+    """A calendar event as Recall last reported it, plus fields derived from the provider's payload."""
+
+    calendar = models.ForeignKey(
+        Calendar, on_delete=models.CASCADE, related_name="events", verbose_name=_("calendar")
+    )
+    recall_id = models.UUIDField(_("Recall id"), unique=True)
+    start_time = models.DateTimeField(_("start"))
+    end_time = models.DateTimeField(_("end"))
+    meeting_url = models.TextField(_("meeting URL"), null=True, blank=True)
+    meeting_platform = models.CharField(_("meeting platform"), max_length=32, null=True, blank=True)
+    platform = models.CharField(_("platform"), max_length=32, choices=Platform.choices)
+    platform_id = models.CharField(_("provider event id"), max_length=1024, blank=True)
+    ical_uid = models.CharField(_("iCal UID"), max_length=1024, blank=True)
+    is_deleted = models.BooleanField(_("deleted"), default=False)
+    bots = models.JSONField(_("bots"), default=list, blank=True)
+    raw = models.JSONField(_("provider payload"), default=dict, blank=True)
+    recall_created_at = models.DateTimeField(_("created at Recall"), null=True, blank=True)
+    recall_updated_at = models.DateTimeField(_("updated at Recall"), null=True, blank=True)
+
+    # Derived from ``raw`` for Google and Microsoft payloads alike (see sync.derive_fields).
+    title = models.CharField(_("title"), max_length=1024, blank=True)
+    organizer_email = models.CharField(_("organizer email"), max_length=254, blank=True)
+    attendees = models.JSONField(
+        _("attendees"), default=list, blank=True, help_text=_('[{"email": ..., "response": ...}]')
+    )
+    is_organizer = models.BooleanField(_("organized by the calendar's owner"), default=False)
+    is_cancelled = models.BooleanField(_("cancelled"), default=False)
+    recurring_event_id = models.CharField(_("recurring series id"), max_length=1024, blank=True)
+    is_all_day = models.BooleanField(_("all day"), default=False)
+
+    record_override = models.CharField(
+        _("recording override"),
+        max_length=8,
+        choices=RecordOverride.choices,
+        default=RecordOverride.DEFAULT,
+        blank=True,
+    )
+    bot_config = models.JSONField(
+        _("bot config"),
+        default=dict,
+        blank=True,
+        help_text=_("Per-meeting bot config, merged over the BOT_CONFIG setting when scheduling."),
+    )
+
+    objects = CalendarEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("calendar event")
+        verbose_name_plural = _("calendar events")
+        ordering = ["start_time", "id"]
+        indexes = [
+            models.Index(fields=["calendar", "start_time"], name="recall_evt_cal_start"),
+            models.Index(fields=["start_time"], name="recall_evt_start"),
+            models.Index(fields=["end_time"], name="recall_evt_end", condition=Q(is_deleted=False)),
+            models.Index(fields=["calendar", "recurring_event_id"], name="recall_evt_series"),
+            models.Index(fields=["ical_uid"], name="recall_evt_ical_uid"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gte=models.F("start_time")), name="recall_evt_end_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title or _('(no title)')} @ {self.start_time:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self):
+        return self.end_time - self.start_time
+
+    def future_bots(self, now=None) -> list[dict]:
+        """The bots in ``bots`` that have not started yet (Recall keeps past ones in the list)."""
+        from .utils import parse_datetime_or_none
+
+        now = now or timezone.now()
+        result = []
+        for bot in self.bots or []:
+            start = parse_datetime_or_none(bot.get("start_time")) if isinstance(bot, dict) else None
+            if start is None or start > now:
+                result.append(bot)
+        return result
+
+    @property
+    def has_bot(self) -> bool:
+        return bool(self.future_bots())
+
+
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    PROCESSING = "processing", _("Processing")
+    PROCESSED = "processed", _("Processed")
+    IGNORED = "ignored", _("Ignored")
+    FAILED = "failed", _("Failed")
+
+
+class WebhookDelivery(models.Model):
+    """One verified webhook delivery from Recall, stored before it is acknowledged."""
+
+    message_id = models.CharField(_("message id"), max_length=255, unique=True)
+    event_type = models.CharField(_("event type"), max_length=100, db_index=True)
+    payload = models.JSONField(_("payload"))
+    calendar = models.ForeignKey(
+        Calendar,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="webhook_deliveries",
+        verbose_name=_("calendar"),
+    )
+    calendar_recall_id = models.CharField(
+        _("calendar Recall id"), max_length=64, blank=True, db_index=True
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=DeliveryStatus.choices,
+        default=DeliveryStatus.RECEIVED,
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="recall_whd_status_next"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id}"
+
+
+class SelfManagedBot(models.Model):
+    """A bot created through ``/api/v1/bot/`` in self-managed mode, one per deduplication key.
+
+    The unique key is claimed here before Recall is called, so concurrent syncs never create two bots
+    for one meeting.
+    """
+
+    deduplication_key = models.CharField(_("deduplication key"), max_length=2000, unique=True)
+    recall_bot_id = models.UUIDField(_("Recall bot id"), null=True, blank=True)
+    meeting_url = models.TextField(_("meeting URL"))
+    join_at = models.DateTimeField(_("join at"))
+    events = models.ManyToManyField(CalendarEvent, related_name="self_managed_bots", blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("self-managed bot")
+        verbose_name_plural = _("self-managed bots")
+        ordering = ["join_at"]
+
+    def __str__(self) -> str:
+        return f"{self.deduplication_key} -> {self.recall_bot_id or _('(creating)')}"

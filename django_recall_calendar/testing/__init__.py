@@ -1,0 +1,1 @@
+"""Offline stand-ins for Recall: RecallEmulator and the pytest plugin."""

@@ -1,0 +1,19 @@
+"""Small helpers shared by several modules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils.dateparse import parse_datetime
+
+
+def parse_datetime_or_none(value: object) -> datetime | None:
+    """An aware datetime from Recall's ISO 8601 text, or None for null, empty or malformed values."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
