@@ -281,6 +281,15 @@ class WebhookDelivery(models.Model):
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    processed_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="coalesced",
+        verbose_name=_("processed by"),
+        help_text=_("The delivery whose sync also covered this one (coalesced burst)."),
+    )
 
     class Meta:
         verbose_name = _("webhook delivery")
