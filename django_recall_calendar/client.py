@@ -1,0 +1,486 @@
+"""RecallClient: the only code that speaks HTTP to Recall (Calendar V2 and the v1 Bot API).
+
+One responsibility: send a request, survive Recall's failure modes (retries), and turn failures into
+``RecallError`` subclasses. Turning Recall objects into rows is ``sync.py``'s job.
+
+Which calls may be repeated after an *ambiguous* failure — a read timeout, a connection dropped
+after the request was sent, or a 502/504 from a gateway that may have forwarded it — so that Recall
+may already have applied it:
+
+- GET: reads change nothing.
+- PATCH: sets fields to the values sent; applying it twice equals applying it once.
+- DELETE: a repeat finds nothing left to delete; a 404 answered to a *repeat* counts as success.
+- POST ``/api/v2/calendar-events/{id}/bot/``: replaces the event's bot config under its
+  deduplication key; repeating it leaves the same single bot.
+- POST ``/api/v2/calendars/{id}/access-token/``: returns the current provider token, creates
+  nothing.
+
+Not repeatable: POST ``/api/v2/calendars/`` and POST ``/api/v1/bot/`` create a new object each
+time, so a blind repeat could connect a calendar twice (double syncs, double bots) or send a second
+bot into a meeting. They are retried only when Recall certainly did not apply them: the connection
+was never made, or Recall answered 429, 503, 507 or 409. Otherwise the error reaches the caller, who
+can look the object up (``list_calendars(email=...)``, ``list_bots(metadata__...)``) first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+from uuid import UUID
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError
+
+from . import __version__, conf
+from .exceptions import (
+    RecallAuthenticationError,
+    RecallConnectionError,
+    RecallError,
+    RecallInvalidRequestError,
+    RecallNotFoundError,
+    RecallRateLimitError,
+    RecallServerError,
+)
+from .retry import RETRY_ALWAYS, RETRY_IF_REPEATABLE, RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+# Request fields whose values must never appear in a log line or an exception message.
+SECRET_FIELDS = ("oauth_client_secret", "oauth_refresh_token")
+REDACTED = "[redacted]"
+
+CALENDARS = "/api/v2/calendars/"
+CALENDAR_EVENTS = "/api/v2/calendar-events/"
+BOTS = "/api/v1/bot/"
+
+# The failures after which the request may have been sent and applied.
+AMBIGUOUS_FAILURES = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+Json = Any
+
+
+class RecallClient:
+    """A client for one Recall region and API key; one ``requests.Session`` reuses connections."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        *,
+        timeout: float = conf.DEFAULTS["TIMEOUT"],
+        max_retries: int = conf.DEFAULTS["MAX_RETRIES"],
+        retry_after_cap: float = conf.DEFAULTS["RETRY_AFTER_CAP"],
+        backoff_base: float = conf.DEFAULTS["BACKOFF_BASE"],
+        backoff_cap: float = conf.DEFAULTS["BACKOFF_CAP"],
+    ) -> None:
+        if not api_key:
+            raise ValueError("RecallClient needs an API key.")
+        parts = urlsplit(str(base_url))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"RecallClient base_url must be an http(s) URL, not {base_url!r}.")
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds.")
+        self.base_url = str(base_url).rstrip("/")
+        self.timeout = timeout
+        self.retry = RetryPolicy(
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            retry_after_cap=retry_after_cap,
+        )
+        self._api_key = api_key
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Authorization": f"Token {api_key}",
+                "Accept": "application/json",
+                "User-Agent": f"django-recall-calendar/{__version__}",
+            }
+        )
+
+    @classmethod
+    def from_settings(cls) -> RecallClient:
+        """A client configured from ``settings.RECALL_CALENDAR``, read now (override-safe)."""
+        return cls(
+            api_key=conf.get("API_KEY"),
+            base_url=conf.base_url(),
+            timeout=float(conf.get("TIMEOUT")),
+            max_retries=int(conf.get("MAX_RETRIES")),
+            retry_after_cap=float(conf.get("RETRY_AFTER_CAP")),
+            backoff_base=float(conf.get("BACKOFF_BASE")),
+            backoff_cap=float(conf.get("BACKOFF_CAP")),
+        )
+
+    def __repr__(self) -> str:
+        return f"<RecallClient base_url={self.base_url!r}>"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> RecallClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Calendars -------------------------------------------------------------------------------
+
+    def create_calendar(
+        self,
+        *,
+        platform: str,
+        oauth_client_id: str,
+        oauth_client_secret: str,
+        oauth_refresh_token: str,
+        oauth_email: str | None = None,
+    ) -> Json:
+        """Connect a calendar (201). Not repeated after an ambiguous failure: see the module doc."""
+        body = {
+            "platform": platform,
+            "oauth_client_id": oauth_client_id,
+            "oauth_client_secret": oauth_client_secret,
+            "oauth_refresh_token": oauth_refresh_token,
+        }
+        if oauth_email is not None:
+            body["oauth_email"] = oauth_email
+        return self._request("POST", CALENDARS, body=body, repeatable=False)
+
+    def list_calendars(self, **filters: Any) -> Iterator[Json]:
+        """Calendars, lazily across pages. Filters: created_at__gte, email, platform, status."""
+        return itertools.chain.from_iterable(self._pages(CALENDARS, filters))
+
+    def retrieve_calendar(self, calendar_id: str | UUID) -> Json:
+        return self._request("GET", _path(CALENDARS, calendar_id))
+
+    def update_calendar(self, calendar_id: str | UUID, **fields: Any) -> Json:
+        """PATCH; an empty body asks Recall to retry the connection of a disconnected calendar."""
+        return self._request("PATCH", _path(CALENDARS, calendar_id), body=fields)
+
+    def delete_calendar(self, calendar_id: str | UUID) -> None:
+        self._request("DELETE", _path(CALENDARS, calendar_id))
+
+    def create_access_token(self, calendar_id: str | UUID) -> Json:
+        """The provider OAuth access token Recall maintains: ``{"token", "expires_at"}``."""
+        return self._request("POST", _path(CALENDARS, calendar_id, "access-token"))
+
+    # Calendar events ---------------------------------------------------------------------------
+
+    def iter_calendar_event_pages(self, **filters: Any) -> Iterator[list[Json]]:
+        """Pages of events, lazily. Filters: calendar_id, ical_uid, is_deleted, start_time,
+        start_time__gte, start_time__lte, updated_at__gte (datetimes or ISO strings)."""
+        return self._pages(CALENDAR_EVENTS, filters)
+
+    def list_calendar_events(self, **filters: Any) -> Iterator[Json]:
+        """Events one by one, lazily across pages (filters as ``iter_calendar_event_pages``)."""
+        return itertools.chain.from_iterable(self._pages(CALENDAR_EVENTS, filters))
+
+    def retrieve_calendar_event(self, event_id: str | UUID) -> Json:
+        return self._request("GET", _path(CALENDAR_EVENTS, event_id))
+
+    def schedule_bot(
+        self, event_id: str | UUID, *, deduplication_key: str, bot_config: Mapping[str, Any]
+    ) -> Json:
+        """Add or replace the event's Recall-managed bot; returns the updated event."""
+        body = {"deduplication_key": deduplication_key, "bot_config": dict(bot_config)}
+        return self._request("POST", _path(CALENDAR_EVENTS, event_id, "bot"), body=body)
+
+    def unschedule_bot(self, event_id: str | UUID) -> Json:
+        """Remove the event's managed bot (idempotent at Recall); returns the updated event."""
+        return self._request("DELETE", _path(CALENDAR_EVENTS, event_id, "bot"))
+
+    # Bots (v1, self-managed scheduling) -------------------------------------------------------
+
+    def create_bot(self, **fields: Any) -> Json:
+        """Create a bot (needs ``meeting_url``). Not repeated after an ambiguous failure."""
+        return self._request("POST", BOTS, body=fields, repeatable=False)
+
+    def retrieve_bot(self, bot_id: str | UUID) -> Json:
+        return self._request("GET", _path(BOTS, bot_id))
+
+    def update_bot(self, bot_id: str | UUID, **fields: Any) -> Json:
+        return self._request("PATCH", _path(BOTS, bot_id), body=fields)
+
+    def delete_bot(self, bot_id: str | UUID) -> None:
+        self._request("DELETE", _path(BOTS, bot_id))
+
+    def list_bots(self, **filters: Any) -> Iterator[Json]:
+        """Bots, lazily across pages. Filters: join_at_after, join_at_before, meeting_url, platform,
+        status, ``metadata__<key>=<value>``."""
+        return itertools.chain.from_iterable(self._pages(BOTS, filters))
+
+    # HTTP ----------------------------------------------------------------------------------------
+
+    def _pages(self, path: str, filters: Mapping[str, Any]) -> Iterator[list[Json]]:
+        """Validate filters now, fetch pages only as the caller iterates."""
+        return self._follow_pages(self.base_url + path, _query(filters))
+
+    def _follow_pages(self, url: str, params: dict[str, Any] | None) -> Iterator[list[Json]]:
+        next_url: str | None = url
+        while next_url:
+            page = self._request("GET", next_url, params=params)
+            params = None  # ``next`` already carries the cursor and the filters
+            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+                raise RecallError(
+                    "Recall answered a list request without a 'results' list.",
+                    method="GET",
+                    path=urlsplit(next_url).path,
+                )
+            yield page["results"]
+            next_url = self._next_url(page.get("next"))
+
+    def _next_url(self, value: object) -> str | None:
+        """``next`` as given, but never to another host: that host would receive our API key.
+
+        The scheme follows ``base_url``: Recall behind a local proxy may answer ``http://`` links.
+        """
+        if not value:
+            return None
+        link = urlsplit(str(value))
+        base = urlsplit(self.base_url)
+        if link.netloc != base.netloc:
+            raise RecallError(
+                f"Recall's 'next' link points to another host ({link.netloc!r}); not following it."
+            )
+        return urlunsplit((base.scheme, *link[1:]))
+
+    def _request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        repeatable: bool = True,
+    ) -> Json:
+        """One call with retries. ``repeatable=False`` marks calls unsafe to repeat after an
+        ambiguous failure (see the module docstring)."""
+        url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
+        path = urlsplit(url).path  # logs and errors never show the query string
+        secrets = self._secrets(body)
+        data = None if body is None else json.dumps(body, default=_wire_value)
+        headers = None if data is None else {"Content-Type": "application/json"}
+        maybe_applied = False
+        for attempt in range(self.retry.max_retries + 1):
+            last = attempt == self.retry.max_retries
+            try:
+                response = self._session.request(
+                    method, url, params=params, data=data, headers=headers, timeout=self.timeout
+                )
+            except AMBIGUOUS_FAILURES as exc:
+                sent = not _certainly_not_sent(exc)
+                if last or (sent and not repeatable):
+                    raise RecallConnectionError(
+                        _redact(f"Could not reach Recall: {_describe_exception(exc)}", secrets),
+                        method=method,
+                        path=path,
+                    ) from exc
+                maybe_applied = maybe_applied or sent
+                self._wait(method, path, type(exc).__name__, attempt, self.retry.backoff(attempt))
+                continue
+
+            status = response.status_code
+            logger.debug("Recall %s %s -> %s", method, path, status)
+            if status < 300:
+                return _success_body(response, method, path)
+            if status == 404 and method == "DELETE" and maybe_applied:
+                return None  # an earlier attempt already deleted it
+            retryable = status in RETRY_ALWAYS or (repeatable and status in RETRY_IF_REPEATABLE)
+            if not retryable or last:
+                raise _error_from_response(response, method, path, secrets)
+            maybe_applied = maybe_applied or status in RETRY_IF_REPEATABLE
+            delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
+            response.close()
+            self._wait(method, path, str(status), attempt, delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    def _wait(self, method: str, path: str, failure: str, attempt: int, delay: float) -> None:
+        logger.warning(
+            "Recall %s %s failed (%s); retry %d of %d in %.2fs",
+            method,
+            path,
+            failure,
+            attempt + 1,
+            self.retry.max_retries,
+            delay,
+        )
+        time.sleep(delay)
+
+    def _secrets(self, body: Any) -> list[str]:
+        """The values to scrub from any message about this request."""
+        values = [self._api_key]
+        if isinstance(body, Mapping):
+            values += [str(body[field]) for field in SECRET_FIELDS if body.get(field)]
+        return values
+
+
+def _path(collection: str, object_id: str | UUID, action: str | None = None) -> str:
+    """``/collection/{id}/[action/]`` with the id quoted, so an id can never change the path."""
+    text = str(object_id).strip() if object_id is not None else ""
+    if not text:
+        raise ValueError("An object id is required.")
+    path = f"{collection}{quote(text, safe='')}/"
+    return f"{path}{action}/" if action else path
+
+
+def _wire_value(value: Any) -> Any:
+    """A JSON/query representation of values Recall expects as text (ISO 8601 datetimes in UTC)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"Naive datetime {value.isoformat()!r}: pass an aware datetime.")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"Cannot send a {type(value).__name__} to Recall.")
+
+
+def _query(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """Recall's query parameters: None drops a filter, booleans are ``true``/``false``."""
+
+    def one(value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str | int | float):
+            return value
+        return _wire_value(value)
+
+    params: dict[str, Any] = {}
+    for key, value in filters.items():
+        if value is None:
+            continue
+        params[key] = (
+            [one(item) for item in value] if isinstance(value, list | tuple) else one(value)
+        )
+    return params
+
+
+def _certainly_not_sent(exc: Exception) -> bool:
+    """True when the TCP connection was never made (refused, DNS, connect timeout)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is a subclass
+
+
+def _describe_exception(exc: Exception) -> str:
+    if isinstance(exc, requests.Timeout):
+        return f"no answer in time ({type(exc).__name__})."
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return f"{type(exc).__name__}: {reason or exc}"
+
+
+def _success_body(response: requests.Response, method: str, path: str) -> Json:
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise RecallError(
+            f"Recall answered {response.status_code} with a body that is not JSON.",
+            status_code=response.status_code,
+            method=method,
+            path=path,
+        ) from None
+
+
+def _error_class(status: int) -> type[RecallError]:
+    if status in (401, 403):
+        return RecallAuthenticationError
+    if status == 404:
+        return RecallNotFoundError
+    if status == 429:
+        return RecallRateLimitError
+    if status >= 500 or status in (409, 507):
+        return RecallServerError
+    if status >= 400:
+        return RecallInvalidRequestError
+    return RecallError
+
+
+def _error_from_response(
+    response: requests.Response, method: str, path: str, secrets: list[str]
+) -> RecallError:
+    code, message, errors = _parse_error_body(response)
+    return _error_class(response.status_code)(
+        _redact(message, secrets),
+        status_code=response.status_code,
+        code=_redact(code, secrets),
+        errors=_redact(errors, secrets),
+        method=method,
+        path=path,
+    )
+
+
+def _parse_error_body(response: requests.Response) -> tuple[str | None, str, Any]:
+    """(code, message, errors) from Recall's envelope, DRF's ``{"detail"}``, HTML or plain text."""
+    status = f"{response.status_code} {response.reason or ''}".strip()
+    text = response.text.strip()
+    if not text:
+        return None, f"Recall answered {status} with an empty body.", None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None, _describe_text(text, status, response.status_code), None
+    if isinstance(body, dict):
+        code = body.get("code")
+        errors = body.get("errors")
+        message = body.get("message") or body.get("detail")
+        if errors is None and message is None:
+            errors = body  # a DRF validation body: {"field": ["message", ...]}
+        summary = _summarise(errors)
+        text_message = str(message) if message else summary or f"Recall answered {status}."
+        if summary and summary not in text_message:
+            text_message = f"{text_message} ({summary})"
+        return (str(code) if code else None), text_message, errors
+    return None, _summarise(body) or f"Recall answered {status}.", body
+
+
+def _describe_text(text: str, status: str, status_code: int) -> str:
+    """A readable message for a non-JSON body, such as the HTML page of Recall's firewall (403)."""
+    if text.startswith("<") or "<html" in text[:500].lower():
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        label = f" ({' '.join(title.group(1).split())[:120]})" if title else ""
+        hint = "; Recall's firewall may have refused the request" if status_code == 403 else ""
+        return f"Recall answered {status} with an HTML page{label}{hint}."
+    return f"Recall answered {status}: {' '.join(text.split())[:200]}"
+
+
+def _summarise(errors: Any) -> str:
+    """``field: message`` pairs of a DRF-style error structure, on one line."""
+    if not errors:
+        return ""
+    if isinstance(errors, dict):
+        parts = []
+        for field, value in errors.items():
+            text = _summarise(value)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        return "; ".join(parts)[:500]
+    if isinstance(errors, list | tuple):
+        return ", ".join(_summarise(item) for item in errors)[:500]
+    return str(errors)[:500]
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    """``value`` (text or a JSON structure) with every secret replaced by a marker."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {_redact(key, secrets): _redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item, secrets) for item in value]
+    return value
