@@ -1,0 +1,265 @@
+"""Admin for calendar events: find any meeting, see whether a bot goes to it, add or remove bots."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .. import conf, scheduling
+from ..models import CalendarEvent
+from .actions import Skipped, WithoutBulkDelete, intermediate_page, report, run_each
+from .display import human_duration, pretty_json
+from .filters import (
+    MEETING_PLATFORMS,
+    HasBotFilter,
+    HasMeetingUrlFilter,
+    MeetingPlatformFilter,
+    WhenFilter,
+)
+
+User = get_user_model()
+OWNER_SEARCH = [
+    f"calendar__user__{User.USERNAME_FIELD}",
+    f"calendar__user__{User.get_email_field_name()}",
+]
+PLATFORM_NAMES = dict(MEETING_PLATFORMS)
+BOT_STATE_LABELS = {
+    "scheduled": _("Scheduled"),
+    "none": _("None"),
+    "not_possible": _("Not possible"),
+}
+
+
+class ScheduleBotForm(forms.Form):
+    """The page between "Schedule bot" and the Recall calls: the bot's name and extra config."""
+
+    bot_name = forms.CharField(
+        label=_("Bot name"),
+        max_length=100,
+        required=False,
+        help_text=_("The name participants see. Empty: the BOT_CONFIG setting's name."),
+    )
+    bot_config = forms.JSONField(
+        label=_("Bot config (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "spellcheck": "false"}),
+        help_text=_(
+            'A JSON object merged over the BOT_CONFIG setting, e.g. {"recording_config": '
+            '{"transcript": {"provider": {"meeting_captions": {}}}}}. The bot name above wins over '
+            "a bot_name here."
+        ),
+    )
+
+    def clean_bot_config(self) -> dict:
+        value = self.cleaned_data.get("bot_config")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                _("Enter a JSON object ({...}), not a list or a single value.")
+            )
+        return value
+
+    def per_call_config(self) -> dict:
+        """The config for scheduling.schedule_bot (it merges it over BOT_CONFIG and the event's)."""
+        config = dict(self.cleaned_data["bot_config"])
+        if self.cleaned_data["bot_name"]:
+            config["bot_name"] = self.cleaned_data["bot_name"]
+        return config
+
+
+@admin.register(CalendarEvent)
+class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
+    list_display = [
+        "title_or_placeholder",
+        "owner",
+        "start",
+        "duration",
+        "meeting_platform_name",
+        "bot_state",
+    ]
+    list_filter = [
+        WhenFilter,
+        MeetingPlatformFilter,
+        HasMeetingUrlFilter,
+        HasBotFilter,
+        "is_deleted",
+        "calendar",
+    ]
+    list_select_related = ["calendar__user"]
+    date_hierarchy = "start_time"
+    search_fields = ["title", "meeting_url", "ical_uid", *OWNER_SEARCH]
+    # A COUNT(*) over 100k events on every page load buys nothing staff need.
+    show_full_result_count = False
+    readonly_fields = [
+        "calendar",
+        "recall_id",
+        "title",
+        "start_time",
+        "end_time",
+        "is_all_day",
+        "meeting_url",
+        "meeting_platform",
+        "platform",
+        "platform_id",
+        "ical_uid",
+        "organizer_email",
+        "is_organizer",
+        "formatted_attendees",
+        "is_cancelled",
+        "is_deleted",
+        "recurring_event_id",
+        "bot_state",
+        "formatted_bots",
+        "recall_created_at",
+        "recall_updated_at",
+        "formatted_raw",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "calendar",
+                    "title",
+                    "start_time",
+                    "end_time",
+                    "is_all_day",
+                    "meeting_url",
+                    "meeting_platform",
+                    "organizer_email",
+                    "is_organizer",
+                    "formatted_attendees",
+                    "is_cancelled",
+                    "is_deleted",
+                    "recurring_event_id",
+                ]
+            },
+        ),
+        (_("Bot"), {"fields": ["bot_state", "formatted_bots", "record_override", "bot_config"]}),
+        (
+            _("At Recall"),
+            {
+                "fields": [
+                    "recall_id",
+                    "platform",
+                    "platform_id",
+                    "ical_uid",
+                    "recall_created_at",
+                    "recall_updated_at",
+                    "formatted_raw",
+                ]
+            },
+        ),
+    ]
+    actions = ["schedule_bot", "remove_bot"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Events come from the calendars themselves, through sync."""
+        return False
+
+    @admin.display(description=_("title"), ordering="title")
+    def title_or_placeholder(self, obj: CalendarEvent) -> str:
+        return obj.title or str(_("(no title)"))
+
+    @admin.display(description=_("owner"), ordering=f"calendar__user__{User.USERNAME_FIELD}")
+    def owner(self, obj: CalendarEvent) -> str:
+        return str(obj.calendar.user)
+
+    @admin.display(description=_("start"), ordering="start_time")
+    def start(self, obj: CalendarEvent) -> str:
+        """In the current time zone (the admin user's, when the host activates one), zone named."""
+        local = timezone.localtime(obj.start_time)
+        return f"{formats.date_format(local, 'D j M Y, H:i')} {local.tzname()}"
+
+    @admin.display(description=_("duration"))
+    def duration(self, obj: CalendarEvent) -> str:
+        return str(_("all day")) if obj.is_all_day else human_duration(obj.duration)
+
+    @admin.display(description=_("meeting platform"), ordering="meeting_platform")
+    def meeting_platform_name(self, obj: CalendarEvent) -> str:
+        return PLATFORM_NAMES.get(obj.meeting_platform, obj.meeting_platform or "-")
+
+    @admin.display(description=_("bot"))
+    def bot_state(self, obj: CalendarEvent) -> str:
+        state, reason = scheduling.bot_state(obj)
+        label = str(BOT_STATE_LABELS.get(state, state))
+        return f"{label}: {reason}" if reason and state != "scheduled" else label
+
+    @admin.display(description=_("attendees"))
+    def formatted_attendees(self, obj: CalendarEvent):
+        return pretty_json(obj.attendees)
+
+    @admin.display(description=_("bots"))
+    def formatted_bots(self, obj: CalendarEvent):
+        return pretty_json(obj.bots)
+
+    @admin.display(description=_("provider payload"))
+    def formatted_raw(self, obj: CalendarEvent):
+        return pretty_json(obj.raw)
+
+    @admin.action(description=_("Schedule bot…"), permissions=["change"])
+    def schedule_bot(
+        self, request: HttpRequest, queryset: QuerySet[CalendarEvent]
+    ) -> TemplateResponse | None:
+        form = ScheduleBotForm(
+            request.POST if request.POST.get("post") else None,
+            initial={"bot_name": (conf.get("BOT_CONFIG") or {}).get("bot_name", "")},
+        )
+        if not form.is_valid():
+            return intermediate_page(
+                self,
+                request,
+                queryset,
+                template="admin/recall_calendar/schedule_bot.html",
+                title=_("Schedule a bot"),
+                action="schedule_bot",
+                form=form,
+                count=queryset.count(),
+                preview=queryset.select_related("calendar__user")[:20],
+            )
+        config = form.per_call_config()
+        outcome = run_each(
+            queryset.select_related("calendar"),
+            lambda event: scheduling.schedule_bot(event, bot_config=config),
+            skip_errors=(scheduling.SchedulingRefused,),
+            shown_errors=(scheduling.SchedulingError,),
+        )
+        report(
+            self,
+            request,
+            outcome,
+            lambda n: (
+                ngettext("Scheduled a bot for %d event.", "Scheduled a bot for %d events.", n) % n
+            ),
+        )
+        return None
+
+    @admin.action(description=_("Remove bot"), permissions=["change"])
+    def remove_bot(self, request: HttpRequest, queryset: QuerySet[CalendarEvent]) -> None:
+        def remove(event: CalendarEvent) -> None:
+            if not event.bots:
+                raise Skipped(_("no bot to remove"))
+            scheduling.unschedule_bot(event)
+
+        outcome = run_each(
+            queryset.select_related("calendar"),
+            remove,
+            skip_errors=(scheduling.SchedulingRefused,),
+            shown_errors=(scheduling.SchedulingError,),
+        )
+        report(
+            self,
+            request,
+            outcome,
+            lambda n: (
+                ngettext("Removed the bot of %d event.", "Removed the bots of %d events.", n) % n
+            ),
+        )
