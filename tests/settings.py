@@ -3,6 +3,7 @@
 import os
 
 import dj_database_url
+import django
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -63,7 +64,9 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Django 6 ships django.tasks; on 5.2 the django-tasks backport provides the same backends.
+TASKS_MODULE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+TASKS = {"default": {"BACKEND": f"{TASKS_MODULE}.backends.immediate.ImmediateBackend"}}
 
 # The recall_emulator fixture points BASE_URL at a local emulator; these are the static parts.
 RECALL_CALENDAR = {

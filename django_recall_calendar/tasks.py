@@ -1,0 +1,110 @@
+"""Background tasks, through Django's task framework so the host picks the engine that runs them.
+
+Django 6 ships ``django.tasks``; on Django 5.2 the ``django-tasks`` backport provides the same API.
+Without either, tasks run inline when enqueued (a tiny shim with the same ``.enqueue()``), so the
+app still works, only without a worker. The backend alias and queue come from the
+``TASK_BACKEND`` and ``TASK_QUEUE`` settings, read at enqueue time (never at
+import), so ``override_settings`` works.
+
+The task functions are thin: each calls one function of the domain layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from . import conf
+
+try:  # Django 6+
+    from django.tasks import task as _framework_task
+    from django.tasks import task_backends as _task_backends
+except ImportError:  # Django 5.2
+    try:
+        from django_tasks import task as _framework_task
+        from django_tasks import task_backends as _task_backends
+    except ImportError:
+        _framework_task = None
+        _task_backends = None
+
+
+class InlineTask:
+    """Stand-in for a framework Task when no task framework is installed: runs on ``enqueue()``."""
+
+    supports_defer = False
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.name = func.__name__
+
+    def using(self, **options: Any) -> InlineTask:
+        return self
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+
+def _task(func: Callable[..., Any]) -> Any:
+    """Register ``func`` with the task framework when there is one, else wrap it inline."""
+    if _framework_task is None:
+        return InlineTask(func)
+    return _framework_task(func)
+
+
+def _configured(task: Any) -> Any:
+    return task.using(backend=conf.get("TASK_BACKEND"), queue_name=conf.get("TASK_QUEUE"))
+
+
+def supports_defer() -> bool:
+    """Whether the configured backend can run a task later (``run_after``)."""
+    if _task_backends is None:
+        return False
+    return bool(_task_backends[conf.get("TASK_BACKEND")].supports_defer)
+
+
+def enqueue(task: Any, *args: Any, run_after: datetime | None = None, **kwargs: Any) -> bool:
+    """Enqueue ``task`` on the configured backend and queue.
+
+    With ``run_after`` on a backend that cannot defer, nothing is enqueued and False is returned:
+    the caller's row stays due and ``manage.py recall_webhooks --retry-failed`` picks it up.
+    """
+    configured = _configured(task)
+    if run_after is not None:
+        if not supports_defer():
+            return False
+        configured = configured.using(run_after=run_after)
+    configured.enqueue(*args, **kwargs)
+    return True
+
+
+@_task
+def process_webhook_delivery(delivery_id: int) -> str:
+    """Process one stored webhook delivery; returns its final status (the row holds the details)."""
+    from . import webhooks
+
+    return webhooks.process_delivery(delivery_id)
+
+
+@_task
+def sync_calendar(calendar_id: int, full: bool = False) -> dict[str, int]:
+    """Refresh a calendar, then sync its events unless Recall no longer knows it; return counts.
+
+    ``full`` ignores the watermark (a repair after missed webhooks).
+    """
+    from . import sync
+    from .models import Calendar, CalendarStatus
+
+    calendar = sync.refresh_calendar(Calendar.objects.get(pk=calendar_id))
+    if calendar.status == CalendarStatus.MISSING:
+        return {"created": 0, "updated": 0, "deleted": 0, "pages": 0}
+    result = sync.sync_events(calendar, full=full)
+    return {
+        "created": result.created,
+        "updated": result.updated,
+        "deleted": result.deleted,
+        "pages": result.pages,
+    }

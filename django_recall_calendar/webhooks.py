@@ -1,0 +1,382 @@
+"""Recall's webhooks: verify a delivery, record it once, then process it exactly once.
+
+No HTTP framework code lives here (the view reads the body and maps exceptions to status codes), so
+the view, the task, the admin and ``manage.py recall_webhooks`` all share one implementation.
+
+Exactly once rests on two database guarantees, never on a read before a write:
+- recording: the unique ``message_id`` refuses a second copy (``IntegrityError`` in a savepoint);
+- processing: a worker owns a delivery only after a conditional UPDATE moved it to ``processing``;
+  a claim older than ``CLAIM_TIMEOUT`` belongs to a crashed worker and can be taken over.
+
+Retries: a failed delivery gets ``next_attempt_at`` from ``WEBHOOK_RETRY_DELAYS`` (one delay per
+attempt; after the last one it stays failed until replayed). A task backend that supports deferred
+tasks gets the retry enqueued with ``run_after``; otherwise ``manage.py recall_webhooks
+--retry-failed`` (run it from cron) processes every due delivery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import DataError, IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from . import conf, sync, tasks
+from .models import Calendar, DeliveryStatus, WebhookDelivery
+from .utils import parse_datetime_or_none
+
+logger = logging.getLogger(__name__)
+
+CALENDAR_UPDATE = "calendar.update"
+CALENDAR_SYNC_EVENTS = "calendar.sync_events"
+
+#: A ``processing`` claim older than this is a crashed worker's: another worker may take it over.
+CLAIM_TIMEOUT = timedelta(minutes=15)
+#: Stored error texts are cut to this length (a traceback-sized message helps nobody in a list).
+MAX_ERROR_LENGTH = 2000
+
+SIGNATURE_HEADERS = (
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "svix-id",
+    "svix-timestamp",
+    "svix-signature",
+)
+_MESSAGE_ID_MAX = WebhookDelivery._meta.get_field("message_id").max_length
+_EVENT_TYPE_MAX = WebhookDelivery._meta.get_field("event_type").max_length
+
+
+class WebhookRejected(Exception):
+    """Refused: bad or missing signature, malformed headers, or not Recall's envelope."""
+
+
+class WebhookNotConfigured(Exception):
+    """No usable webhook secret: every delivery is refused until one is configured."""
+
+
+@dataclass(frozen=True)
+class VerifiedDelivery:
+    """A delivery whose signature matched one of the configured secrets."""
+
+    message_id: str
+    payload: dict[str, Any]
+
+    @property
+    def event_type(self) -> str:
+        return self.payload["event"]
+
+
+# -- verify ----------------------------------------------------------------------------------------
+
+
+def signature_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The ``webhook-*`` / legacy ``svix-*`` headers among ``headers``, with lower-case names."""
+    return {
+        name.lower(): value for name, value in headers.items() if name.lower() in SIGNATURE_HEADERS
+    }
+
+
+def _verifiers() -> list[Webhook]:
+    """A svix verifier per configured secret (several while rotating); unusable ones are logged."""
+    verifiers = []
+    for index, secret in enumerate(conf.webhook_secrets()):
+        try:
+            verifiers.append(Webhook(secret))
+        except Exception as exc:  # svix raises several types for a malformed secret
+            logger.error(
+                "RECALL_CALENDAR['WEBHOOK_SECRET'] entry %d is not a usable whsec_ secret (%s); "
+                "run manage.py check.",
+                index,
+                type(exc).__name__,
+            )
+    return verifiers
+
+
+def verify(body: bytes, headers: Mapping[str, str]) -> VerifiedDelivery:
+    """Check the signature of the raw ``body`` against each secret, then parse the envelope.
+
+    Raises WebhookNotConfigured when no secret is usable, WebhookRejected (with a reason) otherwise.
+    svix enforces its 5-minute timestamp tolerance in both directions.
+    """
+    verifiers = _verifiers()
+    if not verifiers:
+        raise WebhookNotConfigured(
+            "RECALL_CALENDAR['WEBHOOK_SECRET'] is not set to a usable whsec_ secret, so every "
+            "webhook delivery is refused (Recall retries them once it is set)."
+        )
+    present = signature_headers(headers)
+    reason = ""
+    for verifier in verifiers:
+        try:
+            verifier.verify(body, present)
+            break
+        except WebhookVerificationError as exc:
+            reason = str(exc) or "Invalid signature"
+        except ValueError as exc:  # malformed signature entries, bad base64, a non-UTF-8 body
+            reason = f"Malformed signature headers or body ({type(exc).__name__})"
+    else:
+        raise WebhookRejected(reason)
+    # svix reads svix-* before webhook-*; the id we store must be the one that was signed.
+    message_id = present.get("svix-id") or present["webhook-id"]
+    if len(message_id) > _MESSAGE_ID_MAX:
+        raise WebhookRejected(f"Message id is longer than {_MESSAGE_ID_MAX} characters")
+    return VerifiedDelivery(message_id=message_id, payload=parse_envelope(body))
+
+
+def parse_envelope(body: bytes) -> dict[str, Any]:
+    """Recall's ``{"event": str, "data": {...}}`` envelope, or WebhookRejected."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise WebhookRejected("Body is not JSON") from None
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("event"), str)
+        and isinstance(payload.get("data"), dict)
+    ):
+        raise WebhookRejected('Body is not Recall\'s {"event": "...", "data": {...}} envelope')
+    if len(payload["event"]) > _EVENT_TYPE_MAX:
+        raise WebhookRejected(f"Event type is longer than {_EVENT_TYPE_MAX} characters")
+    return payload
+
+
+# -- record ----------------------------------------------------------------------------------------
+
+
+def _calendar_recall_id(data: Mapping[str, Any]) -> str:
+    """``data.calendar_id`` in canonical UUID form when it is one, else as given (cut to fit)."""
+    value = data.get("calendar_id")
+    if not isinstance(value, str):
+        return ""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return value[:64]
+
+
+def _find_calendar(calendar_recall_id: str) -> Calendar | None:
+    try:
+        recall_id = uuid.UUID(calendar_recall_id)
+    except ValueError:
+        return None
+    return Calendar.objects.filter(recall_id=recall_id).first()
+
+
+def record(verified: VerifiedDelivery) -> WebhookDelivery | None:
+    """Store a verified delivery and enqueue its processing once the transaction commits.
+
+    Returns None for a copy of an already stored delivery (the unique message id decided), which is
+    not processed again. Event types the app does not handle are stored ``ignored`` at once.
+    """
+    calendar_recall_id = _calendar_recall_id(verified.payload["data"])
+    fields: dict[str, Any] = {
+        "event_type": verified.event_type,
+        "payload": verified.payload,
+        "calendar_recall_id": calendar_recall_id,
+        "calendar": _find_calendar(calendar_recall_id),
+    }
+    if verified.event_type not in HANDLERS:
+        fields.update(
+            status=DeliveryStatus.IGNORED,
+            last_error=_unsupported(verified.event_type),
+            processed_at=timezone.now(),
+        )
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(message_id=verified.message_id, **fields)
+    except IntegrityError:
+        return None
+    except DataError:  # e.g. a NUL character PostgreSQL's jsonb refuses
+        raise WebhookRejected("Payload cannot be stored") from None
+    if delivery.status == DeliveryStatus.RECEIVED:
+        # robust: a failing enqueue must not turn the stored delivery into a 5xx; the row stays
+        # ``received`` and --retry-failed picks it up.
+        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
+    return delivery
+
+
+def _enqueue(delivery_id: int, run_after: datetime | None = None) -> bool:
+    return tasks.enqueue(tasks.process_webhook_delivery, delivery_id, run_after=run_after)
+
+
+def _unsupported(event_type: str) -> str:
+    return f"Event type {event_type!r} is not handled by this app."
+
+
+# -- process ---------------------------------------------------------------------------------------
+
+
+def _claimable(now: datetime, *, force: bool = False) -> Q:
+    """Rows a worker may claim: new, due for a retry, or claimed by a worker that died.
+
+    ``force`` (a replay) also takes processed, ignored and not-yet-due failed rows.
+    """
+    stale = Q(status=DeliveryStatus.PROCESSING, claimed_at__lt=now - CLAIM_TIMEOUT)
+    if force:
+        return ~Q(status=DeliveryStatus.PROCESSING) | stale
+    due = Q(status=DeliveryStatus.FAILED, next_attempt_at__lte=now)
+    return Q(status=DeliveryStatus.RECEIVED) | due | stale
+
+
+def _claim(queryset: QuerySet, now: datetime, *, force: bool = False, **changes: Any) -> int:
+    """Move the claimable rows of ``queryset`` to ``processing`` in one conditional UPDATE."""
+    return queryset.filter(_claimable(now, force=force)).update(
+        status=DeliveryStatus.PROCESSING,
+        attempts=F("attempts") + 1,
+        claimed_at=now,
+        next_attempt_at=None,
+        **changes,
+    )
+
+
+def _group(delivery: WebhookDelivery, now: datetime) -> QuerySet:
+    """The delivery plus the ones it claimed to coalesce (its claim time is their token)."""
+    return WebhookDelivery.objects.filter(
+        Q(pk=delivery.pk)
+        | Q(processed_by=delivery, status=DeliveryStatus.PROCESSING, claimed_at=now)
+    )
+
+
+def process_delivery(delivery_id: int, *, force: bool = False) -> str:
+    """Claim and process one delivery; returns its status afterwards.
+
+    Never raises for a processing error: the row records it (the ImmediateBackend swallows task
+    exceptions, so the row is the only truthful record). A delivery another worker holds, or one
+    already done, is left alone (``force`` reprocesses a done one).
+    """
+    now = timezone.now()
+    rows = WebhookDelivery.objects.filter(pk=delivery_id)
+    if not _claim(rows, now, force=force, processed_by=None):
+        return rows.values_list("status", flat=True).first() or ""
+    delivery = WebhookDelivery.objects.select_related("calendar").get(pk=delivery_id)
+    handler = HANDLERS.get(delivery.event_type)
+    calendar = delivery.calendar or _find_calendar(delivery.calendar_recall_id)
+    if handler is None:
+        return _finish(delivery, now, DeliveryStatus.IGNORED, _unsupported(delivery.event_type))
+    if calendar is None:
+        reason = f"Unknown calendar {delivery.calendar_recall_id!r}."
+        return _finish(delivery, now, DeliveryStatus.IGNORED, reason)
+    try:
+        handler(delivery, calendar, now)
+    except Exception as exc:
+        return _fail(delivery, now, exc)
+    return _finish(delivery, now, DeliveryStatus.PROCESSED, "", calendar=calendar)
+
+
+def _finish(
+    delivery: WebhookDelivery,
+    now: datetime,
+    status: str,
+    reason: str,
+    calendar: Calendar | None = None,
+) -> str:
+    changes: dict[str, Any] = {
+        "status": status,
+        "last_error": reason,
+        "processed_at": timezone.now(),
+    }
+    if calendar is not None:
+        changes["calendar"] = calendar
+    _group(delivery, now).update(**changes)
+    return status
+
+
+def _fail(delivery: WebhookDelivery, now: datetime, exc: Exception) -> str:
+    """Record the failure on the delivery (and those it coalesced) and schedule the retry."""
+    delays = conf.get("WEBHOOK_RETRY_DELAYS")
+    next_attempt_at = None
+    if delivery.attempts <= len(delays):
+        next_attempt_at = now + timedelta(seconds=delays[delivery.attempts - 1])
+    # RecallError messages carry Recall's answer only, never our credentials.
+    error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+    logger.warning(
+        "Webhook delivery %s (%s) failed on attempt %d: %s",
+        delivery.message_id,
+        delivery.event_type,
+        delivery.attempts,
+        error,
+    )
+    _group(delivery, now).update(
+        status=DeliveryStatus.FAILED,
+        last_error=error,
+        next_attempt_at=next_attempt_at,
+        processed_by=None,
+    )
+    if next_attempt_at is not None:
+        try:
+            _enqueue(delivery.pk, run_after=next_attempt_at)
+        except Exception:
+            logger.exception("Could not enqueue the retry of webhook delivery %s", delivery.pk)
+    return DeliveryStatus.FAILED
+
+
+def _refresh_calendar(delivery: WebhookDelivery, calendar: Calendar, now: datetime) -> None:
+    sync.refresh_calendar(calendar)
+
+
+def _sync_events(delivery: WebhookDelivery, calendar: Calendar, now: datetime) -> None:
+    """Sync once for this delivery and every other pending ``sync_events`` of the same calendar.
+
+    A burst of edits sends a burst of deliveries; claiming the pending ones in the same UPDATE and
+    syncing from the earliest ``last_updated_ts`` does the work of all of them with one sync.
+    """
+    pending = WebhookDelivery.objects.filter(
+        event_type=CALENDAR_SYNC_EVENTS, calendar_recall_id=delivery.calendar_recall_id
+    ).exclude(pk=delivery.pk)
+    _claim(pending, now, processed_by=delivery)
+    payloads = [
+        delivery.payload,
+        *_group(delivery, now).exclude(pk=delivery.pk).values_list("payload", flat=True),
+    ]
+    sync.sync_events(calendar, updated_since=_earliest_last_updated(payloads))
+
+
+def _earliest_last_updated(payloads: list[dict[str, Any]]) -> datetime | None:
+    """The earliest ``last_updated_ts``; None (sync from the watermark) when any lacks one."""
+    stamps = [
+        parse_datetime_or_none(payload["data"].get("last_updated_ts")) for payload in payloads
+    ]
+    if any(stamp is None for stamp in stamps):
+        return None
+    return min(stamps)
+
+
+HANDLERS: dict[str, Callable[[WebhookDelivery, Calendar, datetime], None]] = {
+    CALENDAR_UPDATE: _refresh_calendar,
+    CALENDAR_SYNC_EVENTS: _sync_events,
+}
+
+
+# -- operations (manage.py recall_webhooks, admin) -------------------------------------------------
+
+
+def replay(delivery: WebhookDelivery) -> str:
+    """Process a delivery again whatever its status (unless a live worker holds it right now)."""
+    return process_delivery(delivery.pk, force=True)
+
+
+def due_deliveries(now: datetime | None = None) -> QuerySet:
+    """Deliveries that need a worker: failed and due, stale claims, and old never-enqueued ones."""
+    now = now or timezone.now()
+    lost = Q(status=DeliveryStatus.RECEIVED, received_at__lt=now - CLAIM_TIMEOUT)
+    due = Q(status=DeliveryStatus.FAILED, next_attempt_at__lte=now)
+    stale = Q(status=DeliveryStatus.PROCESSING, claimed_at__lt=now - CLAIM_TIMEOUT)
+    return WebhookDelivery.objects.filter(lost | due | stale).order_by("received_at", "pk")
+
+
+def retry_due(now: datetime | None = None) -> dict[str, int]:
+    """Process every due delivery inline; returns how many ended in each status."""
+    counts: dict[str, int] = {}
+    for delivery_id in list(due_deliveries(now).values_list("pk", flat=True)):
+        status = process_delivery(delivery_id)
+        counts[status] = counts.get(status, 0) + 1
+    return counts

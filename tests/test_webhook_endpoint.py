@@ -1,0 +1,280 @@
+"""The webhook endpoint: what it accepts, what it refuses, and that a refusal processes nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import RequestFactory
+from django.urls import reverse
+from svix.webhooks import Webhook
+
+from django_recall_calendar.models import DeliveryStatus, WebhookDelivery
+from django_recall_calendar.views.webhook import WebhookView
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OTHER_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
+
+pytestmark = pytest.mark.django_db
+
+
+def sign(
+    body: bytes,
+    *,
+    secret: str = SECRET,
+    msg_id: str | None = None,
+    timestamp: datetime | None = None,
+    legacy: bool = False,
+) -> dict[str, str]:
+    """Headers Recall would send with ``body`` (webhook-* or legacy svix-*)."""
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    timestamp = timestamp or datetime.now(tz=UTC)
+    signature = Webhook(secret).sign(msg_id, timestamp, body.decode())
+    prefix = "svix" if legacy else "webhook"
+    return {
+        f"{prefix}-id": msg_id,
+        f"{prefix}-timestamp": str(int(timestamp.timestamp())),
+        f"{prefix}-signature": signature,
+    }
+
+
+def envelope(event: str = "calendar.update", **data) -> bytes:
+    data.setdefault("calendar_id", str(uuid.uuid4()))
+    return json.dumps({"event": event, "data": data}).encode()
+
+
+def post(client, body: bytes, headers: dict[str, str]):
+    url = reverse("recall_calendar:webhook")
+    return client.post(url, data=body, content_type="application/json", headers=headers)
+
+
+@pytest.fixture
+def secret(settings):
+    """The webhook secret, without an emulator."""
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "WEBHOOK_SECRET": SECRET}
+    return SECRET
+
+
+@pytest.fixture
+def emulator(recall_emulator, settings):
+    """An emulator that logs any call to Recall (none expected), with this module's secret."""
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "WEBHOOK_SECRET": SECRET}
+    return recall_emulator
+
+
+def _without(name: str):
+    def build():
+        body = envelope()
+        headers = sign(body)
+        del headers[name]
+        return body, headers
+
+    return build
+
+
+def _signed(body: bytes, **options):
+    return lambda: (body, sign(body, **options))
+
+
+def _tampered():
+    body = envelope()
+    return body.replace(b"calendar.update", b"calendar.updatf"), sign(body)
+
+
+def _with_signature(value: str):
+    def build():
+        body = envelope()
+        return body, {**sign(body), "webhook-signature": value}
+
+    return build
+
+
+def _with_timestamp(value: str):
+    def build():
+        body = envelope()
+        return body, {**sign(body), "webhook-timestamp": value}
+
+    return build
+
+
+BAD_INPUTS = {
+    "no headers": lambda: (envelope(), {}),
+    "webhook-id missing": _without("webhook-id"),
+    "webhook-timestamp missing": _without("webhook-timestamp"),
+    "webhook-signature missing": _without("webhook-signature"),
+    "wrong secret": _signed(envelope(), secret=OTHER_SECRET),
+    "tampered body": _tampered,
+    "stale timestamp (6 min old)": lambda: (
+        envelope(),
+        sign(envelope(), timestamp=datetime.now(tz=UTC) - timedelta(minutes=6)),
+    ),
+    "future timestamp (6 min ahead)": lambda: (
+        envelope(),
+        sign(envelope(), timestamp=datetime.now(tz=UTC) + timedelta(minutes=6)),
+    ),
+    "signature without version": _with_signature("garbage"),
+    "signature with bad base64": _with_signature("v1,!!!not-base64!!!"),
+    "signature with unknown version only": _with_signature("v2,c2lnbmF0dXJl"),
+    "timestamp not a number": _with_timestamp("yesterday"),
+    "signed body not JSON": _signed(b"event=calendar.update"),
+    "body not UTF-8": lambda: (b"\xe9\xff", sign(envelope())),
+    "signed JSON list": _signed(b'[{"event": "calendar.update", "data": {}}]'),
+    "envelope without data": _signed(b'{"event": "calendar.update"}'),
+    "data not an object": _signed(b'{"event": "calendar.update", "data": "x"}'),
+    "event not a string": _signed(b'{"event": 7, "data": {}}'),
+    "svix-style type envelope": _signed(b'{"type": "calendar.update", "data": {}}'),
+    "event type too long": _signed(envelope("calendar." + "x" * 200)),
+    "message id too long": _signed(envelope(), msg_id="msg_" + "x" * 300),
+    "deeply nested JSON": _signed(b"[" * 100_000 + b"]" * 100_000),
+}
+
+
+@pytest.mark.parametrize("build", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_is_refused_with_a_reason_and_nothing_processed(client, emulator, build):
+    body, headers = build()
+
+    response = post(client, body, headers)
+
+    assert response.status_code == 400
+    assert response.json()["detail"]
+    assert not WebhookDelivery.objects.exists()
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete", "options"])
+def test_other_methods_are_not_allowed(client, secret, method):
+    response = getattr(client, method)(reverse("recall_calendar:webhook"))
+
+    assert response.status_code == 405
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_oversized_body_is_refused_by_content_length_without_reading_it(secret):
+    limit = 1024 * 1024
+    stream = io.BytesIO(b"x" * (limit + 10))
+    request = RequestFactory().generic(
+        "POST",
+        "/recall/webhooks/",
+        content_type="application/json",
+        CONTENT_LENGTH=str(limit + 10),
+        **{"wsgi.input": stream},
+    )
+
+    response = WebhookView.as_view()(request)
+
+    assert response.status_code == 413
+    assert stream.tell() == 0
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_body_is_read_for_at_most_limit_plus_one_bytes(secret):
+    """A Content-Length under the limit that lies: the stream is still read only up to the limit."""
+    limit = 1024 * 1024
+    stream = io.BytesIO(b"x" * (limit * 3))
+    request = RequestFactory().generic("POST", "/recall/webhooks/", **{"wsgi.input": stream})
+    request.META["CONTENT_LENGTH"] = ""
+    request._stream = stream  # a server that does not bound the stream by Content-Length
+
+    response = WebhookView.as_view()(request)
+
+    assert response.status_code == 413
+    assert stream.tell() == limit + 1
+
+
+def test_body_at_the_limit_is_accepted_and_one_byte_more_is_not(client, secret, settings):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "WEBHOOK_MAX_BODY_SIZE": 4096}
+    base = json.loads(envelope("bot.done"))
+    base["data"]["pad"] = ""
+    padding = 4096 - len(json.dumps(base).encode())
+    base["data"]["pad"] = "p" * padding
+    at_limit = json.dumps(base).encode()
+    assert len(at_limit) == 4096
+    over = json.dumps({**base, "data": {**base["data"], "pad": "p" * (padding + 1)}}).encode()
+
+    assert post(client, at_limit, sign(at_limit)).status_code == 200
+    response = post(client, over, sign(over))
+
+    assert response.status_code == 413
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_no_secret_refuses_every_delivery_and_logs_why(client, settings, caplog):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "WEBHOOK_SECRET": None}
+    body = envelope()
+
+    with caplog.at_level(logging.ERROR, logger="django_recall_calendar"):
+        response = post(client, body, sign(body))
+
+    assert response.status_code == 503
+    assert not WebhookDelivery.objects.exists()
+    assert "WEBHOOK_SECRET" in caplog.text
+
+
+def test_an_unusable_secret_counts_as_none(client, settings, caplog):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "WEBHOOK_SECRET": "whsec_%%%"}
+    body = envelope()
+
+    with caplog.at_level(logging.ERROR, logger="django_recall_calendar"):
+        response = post(client, body, sign(body))
+
+    assert response.status_code == 503
+    assert "%%%" not in caplog.text  # the secret itself is never logged
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["webhook-headers", "svix-headers"])
+def test_both_header_styles_are_accepted(client, secret, legacy):
+    body = envelope("bot.done")
+    headers = sign(body, legacy=legacy)
+
+    response = post(client, body, headers)
+
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.message_id == headers[f"{'svix' if legacy else 'webhook'}-id"]
+
+
+def test_secret_rotation_accepts_old_and_new_secret_only(client, settings):
+    settings.RECALL_CALENDAR = {
+        **settings.RECALL_CALENDAR,
+        "WEBHOOK_SECRET": [SECRET, OTHER_SECRET],
+    }
+    third = "whsec_" + "WllZWVlZWVlZWVlZWVlZWVlZWVlZWVla"
+
+    statuses = [
+        post(client, body, sign(body, secret=key)).status_code
+        for key in (SECRET, OTHER_SECRET, third)
+        for body in [envelope("bot.done")]
+    ]
+
+    assert statuses == [200, 200, 400]
+    assert WebhookDelivery.objects.count() == 2
+
+
+def test_a_duplicate_is_acknowledged_and_stored_once(client, secret):
+    body = envelope("bot.done")
+    headers = sign(body)
+
+    first = post(client, body, headers)
+    second = post(client, body, headers)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json() == {"status": "duplicate"}
+    assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.parametrize("event", ["bot.done", "recording.done", "transcript.done", "calendar.x"])
+def test_other_event_types_are_stored_ignored_with_the_reason(client, emulator, event):
+    body = envelope(event)
+
+    response = post(client, body, sign(body))
+
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.IGNORED
+    assert event in delivery.last_error
+    assert delivery.payload == json.loads(body)
+    assert emulator.requests == []
