@@ -1,11 +1,21 @@
 """The app's URLs; include them with ``path("recall/", include("django_recall_calendar.urls"))``."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from .views import webhook
+from .views import api, webhook
 
 app_name = "recall_calendar"
 
 urlpatterns: list = [
     path("webhooks/", webhook.WebhookView.as_view(), name="webhook"),
+]
+
+# The REST API (views/api.py): api/calendars/, api/events/, api/events/<id>/bot/, api/schema/.
+api_router = SimpleRouter()
+api_router.register("api/calendars", api.CalendarViewSet, basename="api-calendar")
+api_router.register("api/events", api.EventViewSet, basename="api-event")
+urlpatterns += [
+    path("api/schema/", api.SchemaView.as_view(), name="api-schema"),
+    *api_router.urls,
 ]

@@ -1,0 +1,176 @@
+"""Serializers of the REST API: what a front end reads and may change, and nothing more.
+
+Recall's raw objects are never exposed: they are Recall's and may grow, and a front end needs the
+derived, stable fields only. Writable fields are listed explicitly: a new model field is read-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from . import scheduling
+from .models import Calendar, CalendarEvent, RecordingPolicy, RecordOverride
+
+#: Written on a calendar by PATCH; a change to any of them re-applies the policy to its meetings.
+POLICY_FIELDS = ("recording_policy", "skip_declined", "min_attendees")
+
+
+class CalendarSerializer(serializers.ModelSerializer):
+    """A connected calendar, its status and its recording policy."""
+
+    email = serializers.CharField(read_only=True, help_text=_("The calendar's address."))
+    disconnect_reason = serializers.CharField(
+        read_only=True, help_text=_("Why Recall disconnected the calendar, when it said.")
+    )
+    recording_policy = serializers.ChoiceField(choices=RecordingPolicy.choices, required=False)
+
+    class Meta:
+        model = Calendar
+        fields = [
+            "id",
+            "recall_id",
+            "platform",
+            "email",
+            "status",
+            "disconnect_reason",
+            *POLICY_FIELDS,
+            "last_synced_at",
+            "created_at",
+        ]
+        read_only_fields = [
+            "id",
+            "recall_id",
+            "platform",
+            "status",
+            "last_synced_at",
+            "created_at",
+        ]
+
+
+BOT_STATES = [
+    ("scheduled", _("A bot will join")),
+    ("none", _("No bot")),
+    ("not_possible", _("No bot can join")),
+]
+
+
+class CalendarEventSerializer(serializers.ModelSerializer):
+    """A meeting as a front end shows it: times, link, whether a bot joins and why (not)."""
+
+    bot_state = serializers.SerializerMethodField()
+    bot_state_reason = serializers.SerializerMethodField()
+    attendees_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CalendarEvent
+        fields = [
+            "id",
+            "recall_id",
+            "calendar",
+            "title",
+            "start_time",
+            "end_time",
+            "is_all_day",
+            "meeting_url",
+            "meeting_platform",
+            "organizer_email",
+            "is_organizer",
+            "attendees_count",
+            "is_cancelled",
+            "is_deleted",
+            "bot_state",
+            "bot_state_reason",
+            "record_override",
+        ]
+        read_only_fields = fields
+
+    @staticmethod
+    def _bot_state(event: CalendarEvent) -> tuple[str, str]:
+        """scheduling.bot_state, computed once per event for the two fields that show it."""
+        if not hasattr(event, "_api_bot_state"):
+            event._api_bot_state = scheduling.bot_state(event)
+        return event._api_bot_state
+
+    @extend_schema_field(serializers.ChoiceField(choices=BOT_STATES))
+    def get_bot_state(self, event: CalendarEvent) -> str:
+        return self._bot_state(event)[0]
+
+    @extend_schema_field(serializers.CharField())
+    def get_bot_state_reason(self, event: CalendarEvent) -> str:
+        return str(self._bot_state(event)[1] or "")
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_attendees_count(self, event: CalendarEvent) -> int:
+        return len(event.attendees or [])
+
+
+class EventFilterSerializer(serializers.Serializer):
+    """The query parameters of ``events/``, validated so a typo answers 400 instead of all rows."""
+
+    upcoming = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text=_("Only events not ended yet.")
+    )
+    calendar = serializers.PrimaryKeyRelatedField(
+        queryset=Calendar.objects.none(),
+        required=False,
+        help_text=_("Only the events of this calendar (one of yours)."),
+    )
+    has_bot = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Only events with (true) or without (false) a bot in Recall's list."),
+    )
+    start_after = serializers.DateTimeField(
+        required=False, help_text=_("Only events starting at or after this ISO 8601 time.")
+    )
+    start_before = serializers.DateTimeField(
+        required=False, help_text=_("Only events starting before this ISO 8601 time.")
+    )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            self.fields["calendar"].queryset = Calendar.objects.filter(user=user)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        after, before = attrs.get("start_after"), attrs.get("start_before")
+        if after and before and after >= before:
+            raise serializers.ValidationError(
+                {"start_before": [_("start_before must be later than start_after.")]}
+            )
+        return attrs
+
+
+class BotRequestSerializer(serializers.Serializer):
+    """The body of ``POST events/{id}/bot/``."""
+
+    override = serializers.ChoiceField(
+        choices=RecordOverride.choices,
+        required=False,
+        default=RecordOverride.ALWAYS,
+        allow_blank=True,
+        help_text=_(
+            '"always" (the default) schedules a bot and keeps it whatever the policy says; "never" '
+            'removes it and keeps it away; "" follows the calendar\'s recording policy again.'
+        ),
+    )
+    bot_config = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=_(
+            "Recall bot settings for this meeting (e.g. bot_name), merged over the BOT_CONFIG "
+            "setting and remembered for later reschedules."
+        ),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["bot_config"] and attrs["override"] != RecordOverride.ALWAYS:
+            raise serializers.ValidationError(
+                {"bot_config": [_('bot_config is only accepted with override "always".')]}
+            )
+        return attrs

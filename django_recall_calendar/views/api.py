@@ -1,0 +1,270 @@
+"""The REST API for the host's front end: the user's own calendars, their meetings and the bots.
+
+Views stay thin: every change goes through the domain functions the admin and the HTML pages use
+(``scheduling``, ``connections``), so each entry point behaves the same. Authentication is whatever
+the host configured for DRF; querysets are the requesting user's, so another user's object is 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import __version__, connections, scheduling
+from ..exceptions import RecallError
+from ..models import Calendar, CalendarEvent, RecordOverride
+from ..serializers import (
+    POLICY_FIELDS,
+    BotRequestSerializer,
+    CalendarEventSerializer,
+    CalendarSerializer,
+    EventFilterSerializer,
+)
+
+
+class SchedulingNotPossible(APIException):
+    """400 for a meeting no bot can join (ended, cancelled, no link): the reason is the detail."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "scheduling_refused"
+
+
+class BotAlreadyDispatched(APIException):
+    """409: the bot is already joining the meeting; Recall can no longer change or remove it."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "bot_already_dispatched"
+
+
+class RecallUnavailable(APIException):
+    """502: Recall refused or failed a call made on the user's behalf; nothing of ours broke."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_code = "recall_error"
+
+
+class ApiViewSet(viewsets.GenericViewSet):
+    """Common ground of the viewsets: authenticated users only, Recall failures as API errors."""
+
+    permission_classes = [IsAuthenticated]
+    # Declared here so the schema generates whatever DEFAULT_SCHEMA_CLASS the host has.
+    schema = AutoSchema()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        return super().handle_exception(as_api_exception(exc))
+
+
+def as_api_exception(exc: Exception) -> Exception:
+    """Scheduling refusals and Recall failures in DRF's error shape; anything else unchanged."""
+    if isinstance(exc, scheduling.SchedulingRefused):
+        return SchedulingNotPossible(str(exc))
+    if isinstance(exc, scheduling.BotAlreadyDispatched):
+        return BotAlreadyDispatched(str(exc))
+    if isinstance(exc, RecallError):
+        # RecallError's text is built from Recall's answer only: no secret can be in it.
+        return RecallUnavailable(_("Recall did not complete the request: %s") % exc.message)
+    if isinstance(exc, scheduling.SchedulingError):
+        return RecallUnavailable(str(exc))
+    return exc
+
+
+class CalendarViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    ApiViewSet,
+):
+    """The user's connected calendars: read them, change the recording policy (PATCH), disconnect
+    (DELETE: removes the calendar at Recall, its bots and its local copy)."""
+
+    serializer_class = CalendarSerializer
+    pagination_class = None  # a user has a handful of calendars
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Calendar]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Calendar.objects.none()
+        return Calendar.objects.filter(user=self.request.user)
+
+    def perform_update(self, serializer: CalendarSerializer) -> None:
+        calendar = serializer.instance
+        before = [getattr(calendar, field) for field in POLICY_FIELDS]
+        calendar = serializer.save()
+        if before != [getattr(calendar, field) for field in POLICY_FIELDS]:
+            scheduling.reconcile_calendar(calendar)
+
+    def perform_destroy(self, instance: Calendar) -> None:
+        connections.disconnect_calendar(instance)
+
+
+class EventPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def apply_record_override(
+    event: CalendarEvent, override: str, bot_config: dict[str, Any] | None = None
+) -> CalendarEvent:
+    """Make Recall follow the user's choice for one meeting, and remember the choice.
+
+    "always" schedules and "never" unschedules (scheduling remembers these as the override, so the
+    next sync keeps them); "" hands the meeting back to its calendar's policy and applies it now.
+    The API and the example project's meeting switch both call this one function.
+    """
+    if override == RecordOverride.ALWAYS:
+        return scheduling.schedule_bot(event, bot_config or None)
+    if override == RecordOverride.NEVER:
+        return scheduling.unschedule_bot(event)
+    event.record_override = RecordOverride.DEFAULT
+    CalendarEvent.objects.filter(pk=event.pk).update(record_override=event.record_override)
+    result = scheduling.reconcile_events([event])
+    if result.failed:
+        raise scheduling.SchedulingError(" ".join(result.errors.values()))
+    return event
+
+
+RECALL_FAILED = OpenApiResponse(description="Recall refused or failed the call (502).")
+BOT_DISPATCHED = OpenApiResponse(description="The bot is already in the meeting (409).")
+
+
+class EventSchema(AutoSchema):
+    """The OpenAPI details of ``events/``: its filters and the ``bot/`` action.
+
+    Declared on a schema class rather than with ``@extend_schema`` on methods, which builds on the
+    host's DEFAULT_SCHEMA_CLASS and so breaks when that is not drf-spectacular's.
+    """
+
+    def get_override_parameters(self) -> list:
+        if self.view.action == "list":
+            return [EventFilterSerializer]
+        return super().get_override_parameters()
+
+    def get_request_serializer(self) -> Any:
+        if self.view.action == "bot":
+            return BotRequestSerializer if self.method == "POST" else None
+        return super().get_request_serializer()
+
+    def get_response_serializers(self) -> Any:
+        if self.view.action != "bot":
+            return super().get_response_serializers()
+        refused = (
+            "Invalid body, or no bot can join this meeting (ended, cancelled, no link)."
+            if self.method == "POST"
+            else "The meeting has ended."
+        )
+        return {
+            200: CalendarEventSerializer,
+            400: OpenApiResponse(description=refused),
+            409: BOT_DISPATCHED,
+            502: RECALL_FAILED,
+        }
+
+    def get_description(self) -> str:
+        if self.view.action == "bot":
+            return BOT_DESCRIPTIONS[self.method]
+        return super().get_description()
+
+
+BOT_DESCRIPTIONS = {
+    "POST": (
+        'Send a bot to this meeting (override "always", the default, with an optional bot_config), '
+        'keep bots away ("never"), or follow the calendar\'s recording policy again ("").'
+    ),
+    "DELETE": (
+        'Remove the bot and set the override to "never", so the next sync does not send one back; '
+        'POST with override "" to follow the calendar\'s policy again.'
+    ),
+}
+
+
+class EventViewSet(viewsets.ReadOnlyModelViewSet, ApiViewSet):
+    """The user's meetings (not deleted ones in the list), with whether a bot joins them and why."""
+
+    serializer_class = CalendarEventSerializer
+    pagination_class = EventPagination
+    schema = EventSchema()
+
+    def get_queryset(self) -> QuerySet[CalendarEvent]:
+        if getattr(self, "swagger_fake_view", False):
+            return CalendarEvent.objects.none()
+        return CalendarEvent.objects.for_user(self.request.user).select_related("calendar")
+
+    def filter_queryset(self, queryset: QuerySet[CalendarEvent]) -> QuerySet[CalendarEvent]:
+        if self.action != "list":
+            return queryset
+        params = EventFilterSerializer(data=self.request.query_params, user=self.request.user)
+        params.is_valid(raise_exception=True)
+        return filter_events(queryset.filter(is_deleted=False), **params.validated_data)
+
+    @action(detail=True, methods=["post", "delete"], url_path="bot", url_name="bot")
+    def bot(self, request: Request, pk: str | None = None) -> Response:
+        event = self.get_object()
+        if request.method == "DELETE":
+            event = apply_record_override(event, RecordOverride.NEVER)
+        else:
+            body = BotRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            event = apply_record_override(event, **body.validated_data)
+        event.refresh_from_db()
+        return Response(self.get_serializer(event).data)
+
+
+def filter_events(
+    events: QuerySet[CalendarEvent],
+    *,
+    upcoming: bool | None = None,
+    calendar: Calendar | None = None,
+    has_bot: bool | None = None,
+    start_after=None,
+    start_before=None,
+) -> QuerySet[CalendarEvent]:
+    """Apply the validated ``events/`` query parameters."""
+    if upcoming is True:
+        events = events.upcoming()
+    elif upcoming is False:
+        events = events.filter(end_time__lte=timezone.now())
+    if calendar is not None:
+        events = events.filter(calendar=calendar)
+    if has_bot is not None:
+        events = events.exclude(bots=[]) if has_bot else events.filter(bots=[])
+    if start_after is not None:
+        events = events.filter(start_time__gte=start_after)
+    if start_before is not None:
+        events = events.filter(start_time__lt=start_before)
+    return events
+
+
+def only_this_api(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
+    """drf-spectacular preprocessing hook: describe this app's API, not the host's other URLs."""
+    ours = (CalendarViewSet, EventViewSet)
+    return [endpoint for endpoint in endpoints if getattr(endpoint[3], "cls", None) in ours]
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 document of this API (YAML, or JSON with ``?format=json``)."""
+
+    custom_settings = {
+        "TITLE": "django-recall-calendar API",
+        "DESCRIPTION": "The signed-in user's calendars, meetings and Recall bots.",
+        "VERSION": __version__,
+        "PREPROCESSING_HOOKS": ["django_recall_calendar.views.api.only_this_api"],
+        # The override is read on events and written to bot/: one enum, one name.
+        "ENUM_NAME_OVERRIDES": {
+            "RecordOverrideEnum": "django_recall_calendar.models.RecordOverride"
+        },
+    }
