@@ -1,1 +1,65 @@
-"""pytest plugin (filled in by the emulator work)."""
+"""pytest plugin (pytest11 entry point): the ``recall_emulator`` fixture.
+
+Imports nothing of Django or of the emulator at module level, so loading it can never break a pytest
+run, with or without pytest-django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .emulator import RecallEmulator
+
+
+class DjangoClientDelivery:
+    """Delivers a webhook to ``recall_calendar:webhook`` in-process with ``django.test.Client``.
+
+    It runs in the thread that caused the webhook, so the test's database transaction sees the
+    delivery. Failures (the URL not routed yet, a view error) are recorded on the delivery.
+    """
+
+    def __call__(self, body: bytes, headers: dict[str, str]) -> int:
+        from django.test import Client
+        from django.urls import reverse
+
+        url = reverse("recall_calendar:webhook")
+        extra = {name: value for name, value in headers.items() if name != "content-type"}
+        response = Client().post(url, data=body, content_type="application/json", headers=extra)
+        return response.status_code
+
+
+@pytest.fixture
+def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
+    """A running emulator, with ``settings.RECALL_CALENDAR``'s BASE_URL, API_KEY and secret its own.
+
+    Webhooks from control calls (``add_event``...) are delivered at once, in-process; webhooks
+    caused by API requests wait in ``pending`` until ``deliver_pending()``.
+    """
+    from .emulator import RecallEmulator
+
+    settings = request.getfixturevalue("settings")
+    with RecallEmulator(webhook_url=DjangoClientDelivery()) as emulator:
+        current = dict(getattr(settings, "RECALL_CALENDAR", None) or {})
+        settings.RECALL_CALENDAR = {
+            **current,
+            "BASE_URL": emulator.base_url,
+            "API_KEY": emulator.api_key,
+            "WEBHOOK_SECRET": emulator.webhook_secret,
+        }
+        yield emulator
+
+
+@pytest.fixture
+def recall_emulator_live_server(
+    recall_emulator: RecallEmulator, request: pytest.FixtureRequest
+) -> RecallEmulator:
+    """The emulator delivering over HTTP to pytest-django's ``live_server`` (from any thread)."""
+    from django.urls import reverse
+
+    live_server = request.getfixturevalue("live_server")
+    recall_emulator.webhook_url = live_server.url + reverse("recall_calendar:webhook")
+    return recall_emulator

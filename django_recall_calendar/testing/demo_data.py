@@ -1,0 +1,111 @@
+"""A realistic working week of meetings for a newly connected demo calendar."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .emulator import RecallEmulator
+
+COLLEAGUES = ["maria.garcia", "tom.becker", "li.wei", "sam.okafor"]
+EXTERNALS = ["jane.doe@client-corp.com", "raj.patel@partner.io", "anna.schmidt@vendor.de"]
+
+
+def _links(rng: random.Random) -> dict[str, str]:
+    return {
+        "zoom": f"https://zoom.us/j/{rng.randint(10**9, 10**10 - 1)}",
+        "meet": "https://meet.google.com/"
+        + "-".join("".join(rng.choices("abcdefghijkmnopqrstuvwxyz", k=n)) for n in (3, 4, 3)),
+        "teams": "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
+        + "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=24))
+        + "%40thread.v2/0",
+    }
+
+
+def working_week(
+    owner: str, *, today: datetime | None = None, seed: int = 7
+) -> list[dict[str, Any]]:
+    """Field sets for ``add_event``: Monday to Friday from the next weekday, in UTC office hours."""
+    rng = random.Random(f"{owner}-{seed}")
+    domain = owner.split("@")[-1]
+    team = [f"{name}@{domain}" for name in COLLEAGUES]
+    day = (today or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day += timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    standup_link = _links(rng)["meet"]
+    series = f"standup{rng.randint(10**6, 10**7)}"
+    events: list[dict[str, Any]] = []
+    for offset in range(5):
+        date = day + timedelta(days=offset)
+        if date.weekday() >= 5:
+            continue
+        links = _links(rng)
+
+        def at(hour: int, minute: int = 0, date: datetime = date) -> datetime:
+            return date + timedelta(hours=hour, minutes=minute)
+
+        events.append(
+            {
+                "title": "Daily stand-up",
+                "start_time": at(9),
+                "duration": 15,
+                "meeting_url": standup_link,
+                "attendees": [owner, *team],
+                "organizer": team[0],
+                "series_id": series,
+            }
+        )
+        kind = offset % 3
+        if kind == 0:
+            events.append(
+                {
+                    "title": "Customer call: quarterly review",
+                    "start_time": at(14),
+                    "duration": 60,
+                    "meeting_url": links["zoom"],
+                    "attendees": [owner, team[1], *rng.sample(EXTERNALS, 2)],
+                    "organizer": owner,
+                }
+            )
+        elif kind == 1:
+            events.append(
+                {
+                    "title": "Partner sync",
+                    "start_time": at(15, 30),
+                    "duration": 30,
+                    "meeting_url": links["teams"],
+                    "attendees": [owner, rng.choice(EXTERNALS)],
+                    "organizer": rng.choice(EXTERNALS),
+                }
+            )
+        else:
+            events.append(
+                {
+                    "title": f"1:1 with {team[2].split('.')[0].title()}",
+                    "start_time": at(11),
+                    "duration": 30,
+                    "meeting_url": links["meet"],
+                    "attendees": [owner, team[2]],
+                    "organizer": owner,
+                }
+            )
+        events.append(
+            {
+                "title": "Lunch" if offset % 2 else "Focus time",
+                "start_time": at(12, 30),
+                "duration": 60,
+                "meeting_url": None,
+                "attendees": [owner],
+                "organizer": owner,
+            }
+        )
+    return events
+
+
+def seed_working_week(emulator: RecallEmulator, calendar: dict[str, Any]) -> list[dict[str, Any]]:
+    """Add the week to the calendar, then send one ``calendar.sync_events`` for all of it."""
+    owner = calendar["platform_email"] or "owner@example.com"
+    return emulator.add_event_list(calendar["id"], working_week(owner))
