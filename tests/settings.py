@@ -58,11 +58,16 @@ STATIC_URL = "/static/"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# The two social-auth backends, pointed at the emulator's OAuth providers (same backend names).
 AUTHENTICATION_BACKENDS = [
-    "social_core.backends.google.GoogleOAuth2",
-    "social_core.backends.microsoft.MicrosoftOAuth2",
+    "django_recall_calendar.testing.backends.EmulatedGoogleOAuth2",
+    "django_recall_calendar.testing.backends.EmulatedMicrosoftOAuth2",
     "django.contrib.auth.backends.ModelBackend",
 ]
+SOCIAL_AUTH_GOOGLE_OAUTH2_KEY = "google-client-id.apps.googleusercontent.com"
+SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET = "google-client-secret"
+SOCIAL_AUTH_MICROSOFT_GRAPH_KEY = "microsoft-client-id"
+SOCIAL_AUTH_MICROSOFT_GRAPH_SECRET = "microsoft-client-secret"
 
 # Django 6 ships django.tasks; on 5.2 the django-tasks backport provides the same backends.
 TASKS_MODULE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"

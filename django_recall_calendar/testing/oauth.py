@@ -118,6 +118,11 @@ class OAuthProvider:
                 authenticated=False,
             )
             router.add(
+                f"{base}/revoke",
+                {"GET": self.revoke, "POST": self.revoke},
+                authenticated=False,
+            )
+            router.add(
                 provider.userinfo_path,
                 {"GET": lambda r, p=provider: self.userinfo(p, r)},
                 authenticated=False,
@@ -206,6 +211,15 @@ class OAuthProvider:
                 self._refresh_tokens[refresh_token] = grant
                 answer["refresh_token"] = refresh_token
         return Response.json(200, answer)
+
+    def revoke(self, request: Request) -> Response:
+        """Forget a token (either kind), as the user revoking the app's access would."""
+        token = request.arg("token") or request.form().get("token", "")
+        with self._lock:
+            found = self._access_tokens.pop(token, None) or self._refresh_tokens.pop(token, None)
+        if found is None:
+            return _oauth_error("invalid_token", "Token expired or revoked")
+        return Response.json(200, {})
 
     def userinfo(self, provider: Provider, request: Request) -> Response:
         header = request.headers.get("authorization", "")

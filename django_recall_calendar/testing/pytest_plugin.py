@@ -32,17 +32,29 @@ class DjangoClientDelivery:
         return response.status_code
 
 
+DATABASE_FIXTURES = ("db", "transactional_db", "django_db_reset_sequences", "live_server")
+
+
+def _uses_database(request: pytest.FixtureRequest) -> bool:
+    """Whether the test may touch the database (a ``django_db`` mark or a database fixture)."""
+    return request.node.get_closest_marker("django_db") is not None or any(
+        name in request.fixturenames for name in DATABASE_FIXTURES
+    )
+
+
 @pytest.fixture
 def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
     """A running emulator, with ``settings.RECALL_CALENDAR``'s BASE_URL, API_KEY and secret its own.
 
     Webhooks from control calls (``add_event``...) are delivered at once, in-process; webhooks
-    caused by API requests wait in ``pending`` until ``deliver_pending()``.
+    caused by API requests wait in ``pending`` until ``deliver_pending()``. A test without database
+    access only records deliveries (set ``webhook_url = DjangoClientDelivery()`` to deliver anyway).
     """
     from .emulator import RecallEmulator
 
     settings = request.getfixturevalue("settings")
-    with RecallEmulator(webhook_url=DjangoClientDelivery()) as emulator:
+    target = DjangoClientDelivery() if _uses_database(request) else None
+    with RecallEmulator(webhook_url=target) as emulator:
         current = dict(getattr(settings, "RECALL_CALENDAR", None) or {})
         settings.RECALL_CALENDAR = {
             **current,
