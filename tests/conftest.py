@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import requests
 
 
 @pytest.fixture
@@ -38,3 +41,24 @@ def make_calendar(quiet_emulator, django_user_model):
         )
 
     return make
+
+
+class RecallHttp(requests.Session):
+    """A session speaking to the emulator as Recall's clients do: token header, relative paths."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        super().__init__()
+        self.base_url = base_url
+        self.headers["Authorization"] = f"Token {api_key}"
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        full = self.base_url + url if url.startswith("/") else url
+        return super().request(method, full, *args, **kwargs)
+
+
+@pytest.fixture
+def recall_http(recall_emulator):
+    """Raw HTTP access to the running emulator (for tests of the emulator's own behaviour)."""
+    with RecallHttp(recall_emulator.base_url, recall_emulator.api_key) as session:
+        yield session

@@ -3,7 +3,8 @@
 One lock guards the workspace; webhooks are delivered after it is released, because a receiver calls
 the API back while it handles a delivery. Deliveries caused by a test's control call happen in the
 calling thread (so a Django test's transaction sees them); those caused by an API request go to a
-queue, sent by a background thread to a URL target, or by ``deliver_pending()`` to a callable.
+queue, sent by a background thread to a URL target, or by ``deliver_pending()`` to a callable
+(with no target, every delivery is only recorded, at once).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class RecallEmulator:
             yield outbox
         for event, data in outbox:
             delivery = self.webhooks.build(event, data)
-            if not from_api:
+            if not from_api or self.webhooks.target is None:
                 self.webhooks.deliver(delivery)
             elif isinstance(self.webhooks.target, str):
                 self._outgoing.put(delivery)
