@@ -1,0 +1,103 @@
+"""``manage.py recall_sync``: reconcile calendars and their events with Recall.
+
+The safety net a host runs on a schedule against missed webhooks: for each calendar it re-reads the
+calendar, then syncs its events from the watermark (``--full``: all of them). One failing calendar
+does not stop the others; the exit status says whether any failed, and which.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q, QuerySet
+
+from ...client import RecallClient
+from ...exceptions import RecallError
+from ...models import Calendar, CalendarStatus
+from ...sync import SyncResult, refresh_calendar, sync_events
+
+
+class Command(BaseCommand):
+    help = "Re-read calendars from Recall and sync their events (all calendars, or the ones named)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--calendar",
+            action="append",
+            dest="calendars",
+            metavar="ID",
+            default=[],
+            help="A calendar's local id or Recall id; repeat for several. Default: every calendar.",
+        )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Read every event Recall holds, ignoring the sync watermark.",
+        )
+
+    def handle(self, *args, calendars: list[str], full: bool, **options) -> None:
+        selected = list(select_calendars(calendars))
+        failures: list[str] = []
+        totals = SyncResult()
+        with RecallClient.from_settings() as client:
+            for calendar in selected:
+                try:
+                    result = self.reconcile(calendar, client=client, full=full)
+                except Exception as exc:
+                    reason = str(exc) if isinstance(exc, RecallError) else repr(exc)
+                    failures.append(f"{calendar} ({calendar.recall_id}): {reason}")
+                    self.stderr.write(self.style.ERROR(f"  failed: {reason}"))
+                    continue
+                for name in ("created", "updated", "deleted", "pages", "received"):
+                    setattr(totals, name, getattr(totals, name) + getattr(result, name))
+        self.stdout.write(
+            f"Synced {len(selected) - len(failures)} of {len(selected)} calendar(s): "
+            f"{totals.pages} page(s), {totals.received} event(s) read, {totals.created} created, "
+            f"{totals.updated} updated, {totals.deleted} deleted."
+        )
+        if failures:
+            raise CommandError(f"{len(failures)} calendar(s) failed: " + "; ".join(failures))
+
+    def reconcile(self, calendar: Calendar, *, client: RecallClient, full: bool) -> SyncResult:
+        """Refresh one calendar, then sync its events, printing progress as pages arrive."""
+        self.stdout.write(f"Calendar {calendar} ({calendar.recall_id}):")
+        refresh_calendar(calendar, client=client)
+        self.stdout.write(f"  status: {calendar.status}")
+        if calendar.status == CalendarStatus.MISSING:
+            self.stdout.write("  skipped: Recall no longer knows this calendar.")
+            return SyncResult()
+
+        def progress(result: SyncResult) -> None:
+            self.stdout.write(f"  page {result.pages}: {result.received} event(s) read")
+
+        result = sync_events(calendar, full=full, client=client, on_page=progress)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"  done: {result.pages} page(s), {result.created} created, "
+                f"{result.updated} updated, {result.deleted} deleted"
+            )
+        )
+        return result
+
+
+def select_calendars(identifiers: list[str]) -> QuerySet[Calendar]:
+    """The calendars named by local pk or Recall id (every calendar when none are named)."""
+    calendars = Calendar.objects.order_by("pk")
+    if not identifiers:
+        return calendars
+    pks = {value for value in identifiers if value.isdigit()}
+    recall_ids = {_uuid(value) for value in identifiers} - {None}
+    found = calendars.filter(Q(pk__in=pks) | Q(recall_id__in=recall_ids))
+    known = {str(c.pk) for c in found} | {str(c.recall_id) for c in found}
+    unknown = [v for v in identifiers if v not in known and str(_uuid(v)) not in known]
+    if unknown:
+        raise CommandError("No such calendar: " + ", ".join(unknown))
+    return found
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
