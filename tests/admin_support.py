@@ -1,6 +1,7 @@
-"""Rows and users for the admin tests, written straight to the database (fast, no Recall involved).
+"""Rows and users for the admin tests.
 
-Tests of actions get their events from the emulator through a real sync instead.
+Lists are tested on rows written straight to the database (fast, no Recall involved); actions on
+calendars and events that went through the real flow (connected at the emulator, synced here).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
+from django_recall_calendar import connections, sync
 from django_recall_calendar.models import (
     Calendar,
     CalendarEvent,
@@ -82,3 +84,25 @@ def make_deliveries(calendar: Calendar | None, count: int, **fields) -> list[Web
         )
         for _ in range(count)
     )
+
+
+def connect_calendar(emulator, user: User, email: str, **secrets: str) -> Calendar:
+    """A calendar connected the real way: created and connected at the emulator, refreshed here."""
+    calendar, _ = connections.connect_calendar_for(
+        user,
+        Platform.GOOGLE_CALENDAR,
+        secrets.get("refresh_token", "refresh-token-of-" + user.username),
+        "client-id.apps.example",
+        secrets.get("client_secret", "client-secret-of-" + user.username),
+        email,
+    )
+    emulator.connect_calendar(str(calendar.recall_id), email=email)
+    return sync.refresh_calendar(calendar)
+
+
+def mirror_events(emulator, calendar: Calendar, *specs: dict) -> list[CalendarEvent]:
+    """Add events at the emulator, sync them here; returns the local rows in the order given."""
+    recall_ids = [emulator.add_event(str(calendar.recall_id), **spec)["id"] for spec in specs]
+    sync.sync_events(calendar)
+    rows = CalendarEvent.objects.in_bulk([uuid.UUID(i) for i in recall_ids], field_name="recall_id")
+    return [rows[uuid.UUID(i)] for i in recall_ids]

@@ -48,6 +48,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "received_at"
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     fields = [
         "message_id",
         "event_type",

@@ -1,0 +1,61 @@
+"""Staff schedule bots from the admin in a real browser, end to end against the Recall emulator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.admin_support import connect_calendar, mirror_events
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def row(page, title: str):
+    return page.locator("#result_list tbody tr", has_text=title)
+
+
+def test_staff_schedules_bots_for_two_upcoming_meetings(
+    browser_page, live_server, recall_emulator, django_user_model, artifacts_dir
+):
+    recall_emulator.webhook_url = None  # this test syncs explicitly; no background deliveries
+    django_user_model.objects.create_superuser("staff", "staff@corp.example", "s3cret-pw")
+    owner = django_user_model.objects.create_user("alice", "alice@corp.example")
+    calendar = connect_calendar(recall_emulator, owner, "alice@corp.example")
+    now = timezone.now()
+    mirror_events(
+        recall_emulator,
+        calendar,
+        {"start_time": now + timedelta(hours=2), "title": "Design review"},
+        {"start_time": now + timedelta(hours=3), "title": "Customer call"},
+        {"start_time": now + timedelta(hours=4), "title": "Lunch and learn"},
+        {"start_time": now - timedelta(days=2), "title": "Last week's retro"},
+    )
+    page = browser_page
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", "s3cret-pw")
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/recall_calendar/calendarevent/?when=upcoming")
+    assert page.locator("#result_list tbody tr").count() == 3  # the past retro is filtered out
+
+    row(page, "Design review").locator("input.action-select").check()
+    row(page, "Customer call").locator("input.action-select").check()
+    page.select_option("select[name=action]", "schedule_bot")
+    page.locator("[name=index]").first.click()
+
+    page.fill("#id_bot_name", "Acme Notetaker")
+    page.click("input[type=submit][value='Schedule bot']")
+
+    success = page.locator(".messagelist .success")
+    assert success.inner_text() == "Scheduled a bot for 2 events."
+    for title in ("Design review", "Customer call"):
+        assert row(page, title).locator(".field-bot_state").inner_text() == "Scheduled"
+    assert row(page, "Lunch and learn").locator(".field-bot_state").inner_text() != "Scheduled"
+    page.screenshot(path=str(artifacts_dir / "admin-schedule-bot.png"), full_page=True)
+
+    bots = list(recall_emulator.bots.values())
+    assert len(bots) == 2
+    assert {bot["bot_config"]["bot_name"] for bot in bots} == {"Acme Notetaker"}

@@ -1,0 +1,262 @@
+"""Admin actions, run through the Django test client against the Recall emulator over real HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from django.utils import timezone
+
+from django_recall_calendar.models import (
+    Calendar,
+    CalendarEvent,
+    CalendarStatus,
+    DeliveryStatus,
+    RecordingPolicy,
+    WebhookDelivery,
+)
+from tests.admin_support import connect_calendar, make_deliveries, mirror_events
+
+pytestmark = pytest.mark.django_db
+
+CALENDARS = reverse("admin:recall_calendar_calendar_changelist")
+EVENTS = reverse("admin:recall_calendar_calendarevent_changelist")
+DELIVERIES = reverse("admin:recall_calendar_webhookdelivery_changelist")
+
+
+def messages_of(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
+
+
+def run_action(client, url: str, action: str, objects, follow: bool = False, **data):
+    data = {"action": action, "_selected_action": [o.pk for o in objects], **data}
+    return client.post(url, data, follow=follow)
+
+
+def bot_names(emulator) -> list[str]:
+    return sorted(bot["bot_config"].get("bot_name", "") for bot in emulator.bots.values())
+
+
+@pytest.fixture
+def calendar(recall_emulator) -> Calendar:
+    user = User.objects.create_user("alice", "alice@corp.example", "pw")
+    return connect_calendar(recall_emulator, user, "alice@corp.example")
+
+
+def upcoming(hours: float, **spec) -> dict:
+    return {"start_time": timezone.now() + timedelta(hours=hours), **spec}
+
+
+# --- Schedule bot ---------------------------------------------------------------------------------
+
+
+def test_schedule_bot_asks_for_a_name_first(admin_client, recall_emulator, calendar, settings):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "BOT_CONFIG": {"bot_name": "Recorder"}}
+    events = mirror_events(recall_emulator, calendar, upcoming(2, title="Planning"), upcoming(3))
+    response = run_action(admin_client, EVENTS, "schedule_bot", events, index="0")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Schedule a bot" in html and "Planning" in html
+    assert response.context["form"]["bot_name"].value() == "Recorder"
+    for event in events:
+        assert f'name="_selected_action" value="{event.pk}"' in html
+    assert recall_emulator.requests_for("POST", "/bot/") == []
+
+
+def test_schedule_bot_with_a_custom_name_and_config(
+    admin_client, recall_emulator, calendar, settings
+):
+    settings.RECALL_CALENDAR = {
+        **settings.RECALL_CALENDAR,
+        "BOT_CONFIG": {
+            "bot_name": "Default",
+            "recording_config": {"video_mixed_layout": "gallery"},
+        },
+    }
+    events = mirror_events(recall_emulator, calendar, upcoming(2), upcoming(5))
+    response = run_action(
+        admin_client,
+        EVENTS,
+        "schedule_bot",
+        events,
+        post="yes",
+        bot_name="Acme Notetaker",
+        bot_config='{"recording_config": {"transcript": {"provider": {"meeting_captions": {}}}}}',
+    )
+    assert response.status_code == 302
+    assert messages_of(response) == [("success", "Scheduled a bot for 2 events.")]
+    assert bot_names(recall_emulator) == ["Acme Notetaker", "Acme Notetaker"]
+    config = next(iter(recall_emulator.bots.values()))["bot_config"]
+    assert config["recording_config"] == {
+        "video_mixed_layout": "gallery",
+        "transcript": {"provider": {"meeting_captions": {}}},
+    }
+    listing = admin_client.get(EVENTS, {"has_bot": "yes"})
+    assert {e.pk for e in listing.context["cl"].result_list} == {e.pk for e in events}
+    assert listing.content.decode().count(">Scheduled<") == 2
+
+
+@pytest.mark.parametrize(
+    ("bot_config", "error"),
+    [
+        ("{not json", "Enter a valid JSON."),
+        ('["a", "list"]', "Enter a JSON object"),
+        ("42", "Enter a JSON object"),
+    ],
+)
+def test_schedule_bot_rejects_bad_config(
+    admin_client, recall_emulator, calendar, bot_config, error
+):
+    events = mirror_events(recall_emulator, calendar, upcoming(2))
+    response = run_action(
+        admin_client,
+        EVENTS,
+        "schedule_bot",
+        events,
+        post="yes",
+        bot_name="X",
+        bot_config=bot_config,
+    )
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert recall_emulator.requests_for("POST", "/bot/") == []
+    assert recall_emulator.bots == {}
+
+
+def test_schedule_bot_reports_successes_skips_and_failures(admin_client, recall_emulator, calendar):
+    broken, ok_1, ended, no_link, ok_2 = mirror_events(
+        recall_emulator,
+        calendar,
+        upcoming(1),
+        upcoming(2),
+        upcoming(-3),
+        upcoming(4, meeting_url=None),
+        upcoming(5),
+    )
+    recall_emulator.inject_fault("500", path=f"/api/v2/calendar-events/{broken.recall_id}/bot/")
+    response = run_action(
+        admin_client,
+        EVENTS,
+        "schedule_bot",
+        [broken, ok_1, ended, no_link, ok_2],
+        post="yes",
+        bot_name="Bot",
+        bot_config="",
+    )
+    (success, skipped, failed) = messages_of(response)
+    assert success == ("success", "Scheduled a bot for 2 events.")
+    assert skipped[0] == "warning"
+    assert skipped[1].startswith("Skipped 2: ")
+    assert "ended (1)" in skipped[1] and "no meeting link (1)" in skipped[1]
+    assert failed[0] == "error" and failed[1].startswith("Failed 1: ") and "[500]" in failed[1]
+    scheduled = {event_id for bot in recall_emulator.bots.values() for event_id in bot["event_ids"]}
+    assert scheduled == {str(ok_1.recall_id), str(ok_2.recall_id)}
+
+
+def test_remove_bot(admin_client, recall_emulator, calendar):
+    first, second, bare = mirror_events(
+        recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4)
+    )
+    scheduled = run_action(
+        admin_client, EVENTS, "schedule_bot", [first, second], post="yes", bot_name="B", follow=True
+    )
+    assert "Scheduled a bot for 2 events." in scheduled.content.decode()  # shown, so consumed
+    assert len(recall_emulator.bots) == 2
+
+    response = run_action(admin_client, EVENTS, "remove_bot", [first, second, bare])
+    assert messages_of(response) == [
+        ("success", "Removed the bots of 2 events."),
+        ("warning", "Skipped 1: no bot to remove (1)."),
+    ]
+    assert recall_emulator.bots == {}
+    assert not CalendarEvent.objects.exclude(bots=[]).exists()
+
+
+# --- calendar actions ----------------------------------------------------------------------------
+
+
+def test_refresh_status_shows_a_disconnection(admin_client, recall_emulator, calendar):
+    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+    response = run_action(admin_client, CALENDARS, "refresh_status", [calendar])
+    assert messages_of(response) == [("success", f"Refreshed 1 calendar. {calendar}: Disconnected")]
+    calendar.refresh_from_db()
+    assert calendar.status == CalendarStatus.DISCONNECTED
+
+
+def test_sync_events_now(admin_client, recall_emulator, calendar):
+    recall_emulator.add_events(str(calendar.recall_id), 3, notify=False)
+    response = run_action(admin_client, CALENDARS, "sync_events_now", [calendar])
+    assert messages_of(response) == [
+        ("success", f"Synced 1 calendar. {calendar}: 3 new, 0 updated, 0 deleted.")
+    ]
+    assert calendar.events.count() == 3
+
+
+def test_apply_recording_policy(admin_client, recall_emulator, calendar):
+    mirror_events(
+        recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4, meeting_url=None)
+    )
+    Calendar.objects.filter(pk=calendar.pk).update(recording_policy=RecordingPolicy.ALL)
+    response = run_action(admin_client, CALENDARS, "apply_recording_policy", [calendar])
+    ((level, text),) = messages_of(response)
+    assert level == "success"
+    assert "2 scheduled, 0 rescheduled, 0 removed, 1 unchanged, 0 failed." in text
+    assert len(recall_emulator.bots) == 2
+
+
+def test_refresh_failure_does_not_hide_the_other_calendars(admin_client, recall_emulator, calendar):
+    other_user = User.objects.create_user("bob", "bob@corp.example", "pw")
+    other = connect_calendar(recall_emulator, other_user, "bob@corp.example")
+    recall_emulator.inject_fault("500", path=f"/api/v2/calendars/{calendar.recall_id}/")
+    response = run_action(admin_client, CALENDARS, "refresh_status", [calendar, other])
+    (success, failed) = messages_of(response)
+    assert success == ("success", f"Refreshed 1 calendar. {other}: Connected")
+    assert failed[0] == "error" and failed[1].startswith("Failed 1: ")
+
+
+def test_disconnect_asks_for_confirmation_then_deletes_at_recall(
+    admin_client, recall_emulator, calendar
+):
+    recall_id = str(calendar.recall_id)
+    page = run_action(admin_client, CALENDARS, "disconnect", [calendar], index="0")
+    assert page.status_code == 200
+    assert "Yes, disconnect" in page.content.decode() and str(calendar) in page.content.decode()
+    assert (
+        recall_id in recall_emulator.calendars and Calendar.objects.filter(pk=calendar.pk).exists()
+    )
+
+    response = run_action(admin_client, CALENDARS, "disconnect", [calendar], post="yes")
+    assert messages_of(response) == [("success", "Disconnected 1 calendar.")]
+    assert recall_id not in recall_emulator.calendars
+    assert not Calendar.objects.filter(pk=calendar.pk).exists()
+
+
+# --- Replay --------------------------------------------------------------------------------------
+
+
+def test_replay_processes_again_and_reports_each_outcome(admin_client, recall_emulator, calendar):
+    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="token revoked")
+    (failed,) = make_deliveries(
+        calendar, 1, event_type="calendar.update", status=DeliveryStatus.FAILED, last_error="x"
+    )
+    (unknown,) = make_deliveries(None, 1, event_type="calendar.update")
+    response = run_action(admin_client, DELIVERIES, "replay", [failed, unknown])
+    assert messages_of(response) == [
+        ("success", "Replayed 1 delivery."),
+        ("warning", f"Skipped 1: ignored: Unknown calendar '{unknown.calendar_recall_id}'. (1)."),
+    ]
+    failed.refresh_from_db()
+    assert failed.status == DeliveryStatus.PROCESSED
+    assert Calendar.objects.get(pk=calendar.pk).status == CalendarStatus.DISCONNECTED
+
+
+def test_replay_failure_is_reported(admin_client, recall_emulator, calendar):
+    (delivery,) = make_deliveries(calendar, 1, event_type="calendar.update")
+    recall_emulator.inject_fault("500", path=f"/api/v2/calendars/{calendar.recall_id}/")
+    response = run_action(admin_client, DELIVERIES, "replay", [delivery])
+    ((level, text),) = messages_of(response)
+    assert level == "error" and text.startswith("Failed 1: ") and "500" in text
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.FAILED
