@@ -1,0 +1,267 @@
+"""Sending Recall bots to meetings: schedule, unschedule, and reconcile events with their policy.
+
+Recall-managed scheduling (``/api/v2/calendar-events/{id}/bot/``) is the default; with
+``SCHEDULING_MODE = "self_managed"`` the same functions create v1 bots through :mod:`.self_managed`.
+Every call sends the complete bot config, because Recall replaces rather than patches it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from . import conf, self_managed, signals
+from .client import RecallClient
+from .dedup import canonical_meeting_url, deduplication_key
+from .exceptions import RecallError
+from .models import Calendar, CalendarEvent, RecordOverride
+from .policies import should_record, unrecordable_reason
+from .utils import parse_datetime_or_none
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BotAlreadyDispatched",
+    "ReconcileResult",
+    "SchedulingError",
+    "SchedulingRefused",
+    "bot_config_for",
+    "bot_state",
+    "canonical_meeting_url",
+    "deduplication_key",
+    "reconcile_calendar",
+    "reconcile_events",
+    "schedule_bot",
+    "unschedule_bot",
+]
+
+MODES = ("managed", "self_managed")
+
+
+class SchedulingError(Exception):
+    """A bot could not be scheduled or removed, for a reason the user can act on."""
+
+
+class SchedulingRefused(SchedulingError):
+    """The event cannot have a bot (ended, deleted, cancelled, no link); Recall is not called."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"No bot can be sent to this meeting ({reason}).")
+
+
+class BotAlreadyDispatched(SchedulingError):
+    """Recall refused: the bot is already joining or in the meeting, so it can't be changed now."""
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``, merging nested dicts instead of replacing them."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def bot_config_for(event: CalendarEvent, bot_config: Mapping[str, Any] | None = None) -> dict:
+    """The complete config for ``event``: settings' BOT_CONFIG < the event's own < this call's."""
+    merged = deep_merge(conf.get("BOT_CONFIG") or {}, event.bot_config or {})
+    return deep_merge(merged, bot_config or {})
+
+
+def is_self_managed() -> bool:
+    mode = conf.get("SCHEDULING_MODE")
+    if mode not in MODES:
+        raise ImproperlyConfigured(
+            f"RECALL_CALENDAR['SCHEDULING_MODE'] is {mode!r}; expected one of {', '.join(MODES)}."
+        )
+    return mode == "self_managed"
+
+
+@contextmanager
+def _dispatched_is_reported() -> Iterator[None]:
+    """Turn Recall's "bot already dispatched" answers into a clear :class:`BotAlreadyDispatched`."""
+    try:
+        yield
+    except RecallError as exc:
+        if exc.status_code == 405 or (exc.code or "").startswith("cannot_command"):
+            raise BotAlreadyDispatched(
+                "The bot has already been dispatched to this meeting; Recall can no longer change "
+                f"or remove it ({exc})."
+            ) from exc
+        raise
+
+
+def _store_bots(event: CalendarEvent, answer: Mapping[str, Any]) -> None:
+    """Keep Recall's ``bots`` list of the answered event, on this instance and in the database."""
+    event.bots = list(answer.get("bots") or [])
+    recall_id = answer.get("id") or event.recall_id
+    CalendarEvent.objects.filter(recall_id=recall_id).update(bots=event.bots)
+
+
+def _schedule(event: CalendarEvent, client: RecallClient, bot_config: Mapping | None) -> None:
+    reason = unrecordable_reason(event)
+    if reason:
+        raise SchedulingRefused(reason)
+    if bot_config:
+        event.bot_config = deep_merge(event.bot_config or {}, bot_config)
+    config = bot_config_for(event)
+    key = deduplication_key(event)
+    with _dispatched_is_reported():
+        if is_self_managed():
+            self_managed.schedule(event, key, config, client)
+        else:
+            answer = client.schedule_bot(
+                str(event.recall_id), deduplication_key=key, bot_config=config
+            )
+            _store_bots(event, answer)
+    if bot_config:
+        CalendarEvent.objects.filter(pk=event.pk).update(bot_config=event.bot_config)
+    signals.bot_scheduled.send(sender=CalendarEvent, event=event, bot_config=config)
+
+
+def _unschedule(event: CalendarEvent, client: RecallClient) -> None:
+    with _dispatched_is_reported():
+        if is_self_managed():
+            self_managed.unschedule(event, client)
+        else:
+            _store_bots(event, client.unschedule_bot(str(event.recall_id)))
+    signals.bot_unscheduled.send(sender=CalendarEvent, event=event)
+
+
+def _remember_override(event: CalendarEvent, override: str) -> None:
+    if event.record_override != override:
+        event.record_override = override
+        CalendarEvent.objects.filter(pk=event.pk).update(record_override=override)
+
+
+def schedule_bot(
+    event: CalendarEvent, bot_config: Mapping[str, Any] | None = None, *, client=None
+) -> CalendarEvent:
+    """Send a bot to ``event`` now (admin action, REST API).
+
+    ``bot_config`` is merged over the settings' and the event's config and remembered on the event,
+    and the choice is remembered as the event's "always" override, so that the next automatic
+    reconcile keeps the bot (and its config) instead of undoing the user's decision.
+    """
+    _schedule(event, client or RecallClient.from_settings(), bot_config)
+    _remember_override(event, RecordOverride.ALWAYS)
+    return event
+
+
+def unschedule_bot(event: CalendarEvent, *, client=None) -> CalendarEvent:
+    """Remove the bot of ``event`` and remember "never" so an automatic reconcile won't re-add it.
+
+    An ended meeting is refused (its bot has run; deleting bots of past events only burns rate
+    limit). A cancelled or deleted one is allowed: removing its bot is the point.
+    """
+    if event.end_time <= timezone.now():
+        raise SchedulingRefused("ended")
+    _unschedule(event, client or RecallClient.from_settings())
+    _remember_override(event, RecordOverride.NEVER)
+    return event
+
+
+def _managed_bots(event: CalendarEvent) -> list[dict]:
+    return [bot for bot in event.future_bots() if isinstance(bot, dict)]
+
+
+def _has_bot(event: CalendarEvent) -> bool:
+    if is_self_managed():
+        return self_managed.current_bot(event) is not None
+    return bool(_managed_bots(event))
+
+
+def _bot_is_current(event: CalendarEvent) -> bool:
+    """Whether the event's bot matches its current start, meeting link and key (nothing to do)."""
+    key = deduplication_key(event)
+    if is_self_managed():
+        return self_managed.is_current(event, key)
+    url = canonical_meeting_url(event.meeting_url)
+    return any(
+        bot.get("deduplication_key") == key
+        and parse_datetime_or_none(bot.get("start_time")) == event.start_time
+        and (not bot.get("meeting_url") or canonical_meeting_url(bot["meeting_url"]) == url)
+        for bot in _managed_bots(event)
+    )
+
+
+def bot_state(event: CalendarEvent) -> tuple[str, str]:
+    """("scheduled" | "none" | "not_possible", a readable reason) for the admin and the REST API."""
+    if _has_bot(event):
+        return "scheduled", f"bot joins at {event.start_time:%Y-%m-%d %H:%M} UTC"
+    reason = unrecordable_reason(event)
+    if reason:
+        return "not_possible", reason
+    decision = should_record(event)
+    return "none", decision.reason if not decision.record else "wanted, not scheduled yet"
+
+
+@dataclass
+class ReconcileResult:
+    scheduled: int = 0
+    rescheduled: int = 0
+    unscheduled: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    #: Recall id of each failed event -> what went wrong.
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _in_order(events: Iterable[CalendarEvent]) -> list[CalendarEvent]:
+    if isinstance(events, QuerySet):
+        events = events.select_related("calendar").prefetch_related("self_managed_bots")
+    return sorted(events, key=lambda event: (event.start_time, event.pk or 0))
+
+
+def reconcile_events(
+    events: Iterable[CalendarEvent], *, client=None, now: datetime | None = None
+) -> ReconcileResult:
+    """Bring the bots of upcoming ``events`` in line with their policy, earliest first.
+
+    Only differences cost a Recall call: schedule when wanted and absent, schedule again when the
+    meeting moved or its link changed, unschedule when no longer wanted. One failure is recorded
+    in the result and the run goes on.
+    """
+    now = now or timezone.now()
+    result = ReconcileResult()
+    for event in _in_order(events):
+        if event.end_time <= now:
+            continue
+        try:
+            wanted = should_record(event, now=now).record
+            had_bot = _has_bot(event)
+            if wanted and not _bot_is_current(event):
+                client = client or RecallClient.from_settings()
+                _schedule(event, client, None)
+                if had_bot:
+                    result.rescheduled += 1
+                else:
+                    result.scheduled += 1
+            elif not wanted and had_bot:
+                client = client or RecallClient.from_settings()
+                _unschedule(event, client)
+                result.unscheduled += 1
+            else:
+                result.unchanged += 1
+        except (RecallError, SchedulingError) as exc:
+            result.failed += 1
+            result.errors[str(event.recall_id)] = str(exc)
+            logger.warning("Reconciling the bot of event %s failed: %s", event.recall_id, exc)
+    return result
+
+
+def reconcile_calendar(calendar: Calendar, *, client=None) -> ReconcileResult:
+    """Reconcile every upcoming event of ``calendar`` (after a policy change, from admin or API)."""
+    events = calendar.events.filter(end_time__gt=timezone.now())
+    return reconcile_events(events, client=client)

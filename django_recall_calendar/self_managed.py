@@ -1,0 +1,184 @@
+"""Self-managed scheduling: our own v1 bots (``/api/v1/bot/``), one per deduplication key.
+
+The key is claimed in the database (``SelfManagedBot.deduplication_key`` is unique) before Recall
+is called, so two syncs racing on copies of one meeting create one bot: the loser of the insert
+joins the winner's row. A row whose bot id is still empty is being created by its claimer; a
+claim older than :data:`STALE_CLAIM` (a crashed worker) may be taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists
+from django.utils import timezone
+
+from .dedup import canonical_meeting_url, format_start
+from .exceptions import RecallInvalidRequestError, RecallNotFoundError
+from .models import CalendarEvent, SelfManagedBot
+
+STALE_CLAIM = timedelta(minutes=2)
+CLAIM_ATTEMPTS = 3
+
+Through = SelfManagedBot.events.through
+
+
+def _rows(event: CalendarEvent) -> list[SelfManagedBot]:
+    """The event's rows (from a prefetch when there is one)."""
+    return list(event.self_managed_bots.all())
+
+
+def current_bot(event: CalendarEvent) -> SelfManagedBot | None:
+    """The row of a bot created for ``event``, if any."""
+    return next((row for row in _rows(event) if row.recall_bot_id), None)
+
+
+def is_current(event: CalendarEvent, key: str) -> bool:
+    """Whether the event's bot is for ``key`` and still joins at its start, at its link."""
+    url = canonical_meeting_url(event.meeting_url)
+    return any(
+        row.recall_bot_id
+        and row.deduplication_key == key
+        and row.join_at == event.start_time
+        and canonical_meeting_url(row.meeting_url) == url
+        for row in _rows(event)
+    )
+
+
+def _bot_fields(event: CalendarEvent, key: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = {**(config.get("metadata") or {}), "deduplication_key": key}
+    return {
+        **config,
+        "meeting_url": event.meeting_url,
+        "join_at": format_start(event.start_time),
+        "metadata": metadata,
+    }
+
+
+def _others(row_pk: int, event: CalendarEvent) -> Exists:
+    """Whether events other than ``event`` share the row."""
+    return Exists(Through.objects.filter(selfmanagedbot_id=row_pk).exclude(calendarevent=event))
+
+
+def _claim(key: str, event: CalendarEvent) -> tuple[SelfManagedBot, bool]:
+    """The row for ``key`` with ``event`` attached, and whether this caller must create its bot."""
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                row = SelfManagedBot.objects.create(
+                    deduplication_key=key, meeting_url=event.meeting_url, join_at=event.start_time
+                )
+                row.events.add(event)
+            return row, True
+        except IntegrityError:
+            pass
+        try:
+            with transaction.atomic():
+                row = SelfManagedBot.objects.get(deduplication_key=key)
+                row.events.add(event)
+        except (SelfManagedBot.DoesNotExist, IntegrityError):
+            if attempt + 1 == CLAIM_ATTEMPTS:
+                raise
+            continue  # the claimer gave up between our insert and our read: claim again
+        stale = timezone.now() - STALE_CLAIM
+        taken_over = (
+            row.recall_bot_id is None
+            and row.updated_at < stale
+            and SelfManagedBot.objects.filter(
+                pk=row.pk, recall_bot_id=None, updated_at=row.updated_at
+            ).update(updated_at=timezone.now())
+        )
+        return row, bool(taken_over)
+    raise AssertionError("unreachable")
+
+
+def _move_own_bot(event: CalendarEvent, key: str) -> SelfManagedBot | None:
+    """Re-key a bot only ``event`` uses (its meeting moved), so it is updated, not duplicated."""
+    for row in _rows(event):
+        if not row.recall_bot_id or row.deduplication_key == key:
+            continue
+        try:
+            with transaction.atomic():
+                moved = (
+                    SelfManagedBot.objects.filter(pk=row.pk)
+                    .exclude(_others(row.pk, event))
+                    .update(deduplication_key=key, updated_at=timezone.now())
+                )
+        except IntegrityError:
+            return None  # another copy of the meeting already claimed the new key
+        if moved:
+            row.deduplication_key = key
+            return row
+    return None
+
+
+def _delete_remote(client, bot_id) -> None:
+    with contextlib.suppress(RecallNotFoundError):
+        client.delete_bot(bot_id)
+
+
+def _create(row: SelfManagedBot, fields: dict[str, Any], client) -> None:
+    try:
+        bot = client.create_bot(**fields)
+    except Exception:
+        row.delete()  # release the claim so the next run can try again
+        raise
+    row.recall_bot_id = bot["id"]
+    row.save(update_fields=["recall_bot_id", "updated_at"])
+
+
+def _update(row: SelfManagedBot, fields: dict[str, Any], client) -> None:
+    """PATCH the bot; when Recall refuses (too close to joining, gone), replace it."""
+    try:
+        client.update_bot(row.recall_bot_id, **fields)
+    except (RecallInvalidRequestError, RecallNotFoundError) as exc:
+        if not isinstance(exc, RecallNotFoundError):
+            _delete_remote(client, row.recall_bot_id)
+        row.recall_bot_id = client.create_bot(**fields)["id"]
+    row.save(
+        update_fields=["recall_bot_id", "deduplication_key", "join_at", "meeting_url", "updated_at"]
+    )
+
+
+def _release(event: CalendarEvent, client, keep: int | None = None) -> None:
+    """Detach ``event`` from its other rows; delete each bot no event uses any more."""
+    for row in _rows(event):
+        if row.pk == keep:
+            continue
+        row.events.remove(event)
+        orphaned, _ = (
+            SelfManagedBot.objects.filter(pk=row.pk).exclude(_others(row.pk, event)).delete()
+        )
+        if orphaned and row.recall_bot_id:
+            _delete_remote(client, row.recall_bot_id)
+
+
+def schedule(event: CalendarEvent, key: str, config: Mapping[str, Any], client) -> SelfManagedBot:
+    """Make sure one bot with ``config`` joins ``event`` at its start, shared by its ``key``."""
+    fields = _bot_fields(event, key, config)
+    row = next((r for r in _rows(event) if r.deduplication_key == key), None)
+    row = row or _move_own_bot(event, key)
+    if row is not None and row.recall_bot_id:
+        row.join_at, row.meeting_url = event.start_time, event.meeting_url
+        _update(row, fields, client)
+    else:
+        row, claimed = _claim(key, event)
+        if claimed:
+            _create(row, fields, client)
+    _release(event, client, keep=row.pk)
+    _forget_prefetch(event)
+    return row
+
+
+def unschedule(event: CalendarEvent, client) -> None:
+    """Detach ``event`` from its bots; each bot no other event wants is deleted at Recall."""
+    _release(event, client)
+    _forget_prefetch(event)
+
+
+def _forget_prefetch(event: CalendarEvent) -> None:
+    getattr(event, "_prefetched_objects_cache", {}).pop("self_managed_bots", None)

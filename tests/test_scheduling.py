@@ -1,0 +1,569 @@
+"""Recall-managed bot scheduling against the emulator: dedup, moves, cancellations, refusals."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from django_recall_calendar import signals
+from django_recall_calendar.models import (
+    Calendar,
+    CalendarEvent,
+    CalendarStatus,
+    Platform,
+    RecordingPolicy,
+    RecordOverride,
+)
+from django_recall_calendar.scheduling import (
+    SchedulingRefused,
+    bot_state,
+    reconcile_calendar,
+    reconcile_events,
+    schedule_bot,
+    unschedule_bot,
+)
+from django_recall_calendar.sync import sync_events
+
+pytestmark = pytest.mark.django_db
+
+TEAMS = (
+    "https://teams.microsoft.com/l/meetup-join/"
+    "19%3ameeting_NjQ4ZDU3YjEtMmE2Zi00YzM0LWI4MjctZDA3NWQ0NjE2ZDQx%40thread.v2/0"
+)
+
+
+def teams_link(object_id: str) -> str:
+    """The same Teams meeting as one invitee's calendar shows it (their object id in context)."""
+    return f"{TEAMS}?context=%7b%22Tid%22%3a%22tenant-1%22%2c%22Oid%22%3a%22{object_id}%22%7d"
+
+
+@pytest.fixture
+def emulator(recall_emulator):
+    """The emulator with webhooks recorded, not delivered: each test syncs when it means to."""
+    recall_emulator.webhook_url = None
+    return recall_emulator
+
+
+def connect(
+    emulator,
+    email: str,
+    platform: str = Platform.GOOGLE_CALENDAR,
+    policy: str = RecordingPolicy.ALL,
+    **fields,
+) -> Calendar:
+    """A calendar connected at the emulator and mirrored locally, as the pipeline leaves it."""
+    remote = emulator.create_calendar(platform, oauth_email=email)
+    emulator.connect_calendar(remote["id"], email=email)
+    user, _ = get_user_model().objects.get_or_create(username=email, defaults={"email": email})
+    return Calendar.objects.create(
+        user=user,
+        recall_id=remote["id"],
+        platform=platform,
+        oauth_email=email,
+        platform_email=email,
+        status=CalendarStatus.CONNECTED,
+        recording_policy=policy,
+        **fields,
+    )
+
+
+def local(remote_event: dict) -> CalendarEvent:
+    return CalendarEvent.objects.get(recall_id=remote_event["id"])
+
+
+def bot_calls(emulator) -> list:
+    return emulator.requests_for(None, "/bot/")
+
+
+def in_hours(hours: float):
+    return (timezone.now() + timedelta(hours=hours)).replace(microsecond=0)
+
+
+# --- deduplication across users -------------------------------------------------------------
+
+
+def _shared_meeting(emulator, settings, scheme: str) -> list[Calendar]:
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "DEDUPLICATION": scheme}
+    alice = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
+    bob = connect(emulator, "bob@acme.example", Platform.MICROSOFT_OUTLOOK)
+    start = in_hours(24)
+    for calendar, oid in ((alice, "oid-alice"), (bob, "oid-bob")):
+        emulator.add_event(
+            str(calendar.recall_id),
+            start_time=start,
+            meeting_url=teams_link(oid),
+            title="Quarterly review",
+            attendees=["alice@acme.example", "bob@acme.example"],
+        )
+    for calendar in (alice, bob):
+        sync_events(calendar)
+    return [alice, bob]
+
+
+def test_two_users_of_one_meeting_share_one_bot_under_meeting(emulator, settings):
+    _shared_meeting(emulator, settings, "meeting")
+    assert len(emulator.bots) == 1
+    (bot,) = emulator.bots.values()
+    assert len(bot["event_ids"]) == 2
+    events = CalendarEvent.objects.all()
+    assert [bot_state(event)[0] for event in events] == ["scheduled", "scheduled"]
+    assert {event.bots[0]["bot_id"] for event in events} == {bot["id"]}
+
+
+def test_two_users_of_one_meeting_get_two_bots_under_event(emulator, settings):
+    _shared_meeting(emulator, settings, "event")
+    assert len(emulator.bots) == 2
+
+
+def test_domain_scheme_shares_within_a_company_only(emulator, settings):
+    _shared_meeting(emulator, settings, "domain")
+    assert len(emulator.bots) == 1
+    carol = connect(emulator, "carol@other.example")
+    emulator.add_event(
+        str(carol.recall_id),
+        start_time=CalendarEvent.objects.first().start_time,
+        meeting_url=teams_link("oid-carol"),
+    )
+    sync_events(carol)
+    assert len(emulator.bots) == 2
+
+
+# --- moves, cancellations, unchanged re-syncs -------------------------------------------------
+
+
+def test_moved_meeting_moves_its_bot(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
+    sync_events(calendar)
+    (old_bot,) = emulator.bots.values()
+
+    new_start = in_hours(26)
+    emulator.update_event(
+        remote["id"], start_time=new_start, end_time=new_start + timedelta(hours=1)
+    )
+    sync_events(calendar)
+
+    (bot,) = emulator.bots.values()  # the old key's bot is gone, one bot remains
+    assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert bot["id"] != old_bot["id"]
+    event = local(remote)
+    assert bot_state(event)[0] == "scheduled"
+    assert [b["start_time"][:19] for b in event.bots] == [new_start.strftime("%Y-%m-%dT%H:%M:%S")]
+
+
+def test_changed_meeting_link_reschedules(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(str(calendar.recall_id), meeting_url="https://zoom.us/j/111")
+    sync_events(calendar)
+    emulator.update_event(remote["id"], meeting_url="https://meet.google.com/abc-defg-hij")
+    sync_events(calendar)
+    (bot,) = emulator.bots.values()
+    assert bot["meeting_url"] == "https://meet.google.com/abc-defg-hij"
+
+
+def test_cancelled_meeting_loses_its_bot(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    assert len(emulator.bots) == 1
+    emulator.delete_event(remote["id"])
+    sync_events(calendar)
+    assert emulator.bots == {}
+    assert bot_state(local(remote)) == ("not_possible", "deleted")
+
+
+def test_cancelled_outlook_meeting_still_listed_is_unscheduled(emulator):
+    """Outlook keeps a cancelled occurrence (isCancelled) without deleting it: we remove the bot."""
+    calendar = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
+    remote = emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    assert len(emulator.bots) == 1
+    raw = {**emulator.events[remote["id"]]["raw"], "isCancelled": True}
+    emulator.update_event(remote["id"], raw=raw)
+    sync_events(calendar)
+    assert emulator.bots == {}
+    assert len(emulator.requests_for("DELETE", "/bot/")) == 1
+    assert bot_state(local(remote)) == ("not_possible", "cancelled")
+
+
+def test_unchanged_resync_and_reconcile_make_no_bot_calls(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remotes = [
+        emulator.add_event(str(calendar.recall_id), start_time=in_hours(24 + i)) for i in range(5)
+    ]
+    sync_events(calendar)
+    assert len(bot_calls(emulator)) == 5
+
+    emulator.update_event(remotes[2]["id"], title="Renamed, same time and link")
+    assert sync_events(calendar).updated == 1
+    sync_events(calendar, full=True)
+    assert reconcile_calendar(calendar).unchanged == 5
+    assert len(bot_calls(emulator)) == 5
+
+
+def test_policy_change_reconciles(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    emulator.add_event(str(calendar.recall_id), title="Mine")
+    emulator.add_event(str(calendar.recall_id), title="Theirs", organizer="boss@acme.example")
+    sync_events(calendar)
+    assert emulator.bots == {}
+
+    calendar.recording_policy = RecordingPolicy.ALL
+    calendar.save()
+    assert reconcile_calendar(calendar).scheduled == 2
+    assert len(emulator.bots) == 2
+
+    calendar.recording_policy = RecordingPolicy.ORGANIZER
+    calendar.save()
+    result = reconcile_calendar(calendar)
+    assert (result.scheduled, result.unscheduled, result.unchanged) == (0, 1, 1)
+    (bot,) = emulator.bots.values()
+    assert CalendarEvent.objects.get(recall_id=bot["event_ids"][0]).title == "Mine"
+
+
+# --- policies on a mixed set of Google and Microsoft events ----------------------------------
+
+OWN_DOMAIN = "acme.example"
+
+
+def _mixed_calendars(emulator) -> list[Calendar]:
+    google = connect(emulator, "alice@acme.example", Platform.GOOGLE_CALENDAR)
+    outlook = connect(emulator, "alice@acme-corp.example", Platform.MICROSOFT_OUTLOOK)
+    for calendar in (google, outlook):
+        me = calendar.email
+        cid = str(calendar.recall_id)
+        emulator.add_event_list(
+            cid,
+            [
+                {"title": "organized", "attendees": [me, f"bob@{me.split('@')[1]}"]},
+                {
+                    "title": "external-accepted",
+                    "organizer": "eve@vendor.example",
+                    "attendees": [{"email": me, "response": "accepted"}, "eve@vendor.example"],
+                },
+                {
+                    "title": "internal-declined",
+                    "organizer": f"boss@{me.split('@')[1]}",
+                    "attendees": [
+                        {"email": me, "response": "declined"},
+                        f"boss@{me.split('@')[1]}",
+                    ],
+                },
+                {
+                    "title": "internal-tentative",
+                    "organizer": f"boss@{me.split('@')[1]}",
+                    "attendees": [
+                        {"email": me, "response": "tentative"},
+                        f"boss@{me.split('@')[1]}",
+                    ],
+                },
+                {"title": "no-link", "meeting_url": None},
+                {
+                    "title": "standup",
+                    "series_id": "standup-series",
+                    "organizer": f"boss@{me.split('@')[1]}",
+                },
+            ],
+            spread=True,
+        )
+        sync_events(calendar)
+    return [google, outlook]
+
+
+def _recorded_titles(emulator) -> dict[str, set[str]]:
+    by_calendar: dict[str, set[str]] = {}
+    for event in CalendarEvent.objects.select_related("calendar"):
+        if emulator.events[str(event.recall_id)]["bots"]:
+            by_calendar.setdefault(event.calendar.platform, set()).add(event.title)
+    return by_calendar
+
+
+POLICY_EXPECTATIONS = {
+    RecordingPolicy.OFF: set(),
+    RecordingPolicy.ALL: {"organized", "external-accepted", "internal-tentative", "standup"},
+    RecordingPolicy.ORGANIZER: {"organized"},
+    RecordingPolicy.EXTERNAL: {"external-accepted"},
+    RecordingPolicy.ACCEPTED: {"organized", "external-accepted"},
+}
+
+
+@pytest.mark.parametrize("policy", list(POLICY_EXPECTATIONS))
+def test_each_policy_on_google_and_microsoft_events(emulator, policy):
+    calendars = _mixed_calendars(emulator)
+    Calendar.objects.update(recording_policy=policy)
+    for calendar in calendars:
+        calendar.refresh_from_db()
+        reconcile_calendar(calendar)
+    expected = POLICY_EXPECTATIONS[policy]
+    recorded = _recorded_titles(emulator)
+    assert recorded.get(Platform.GOOGLE_CALENDAR, set()) == expected
+    assert recorded.get(Platform.MICROSOFT_OUTLOOK, set()) == expected
+
+
+def test_overrides_and_series_override_on_mixed_events(emulator):
+    calendars = _mixed_calendars(emulator)
+    CalendarEvent.objects.filter(title="internal-tentative").update(
+        record_override=RecordOverride.ALWAYS
+    )
+    CalendarEvent.objects.filter(title="organized").update(record_override=RecordOverride.NEVER)
+    CalendarEvent.objects.filter(title="no-link").update(record_override=RecordOverride.ALWAYS)
+    for calendar in calendars:
+        calendar.recording_policy = RecordingPolicy.ORGANIZER
+        calendar.series_overrides = {"standup-series": "always"}
+        calendar.save()
+        reconcile_calendar(calendar)
+    expected = {"internal-tentative", "standup"}
+    assert _recorded_titles(emulator) == {
+        Platform.GOOGLE_CALENDAR: expected,
+        Platform.MICROSOFT_OUTLOOK: expected,
+    }
+
+
+def test_skip_declined_off_records_declined_meetings(emulator):
+    calendars = _mixed_calendars(emulator)
+    for calendar in calendars:
+        calendar.skip_declined = False
+        calendar.min_attendees = 2
+        calendar.save()
+        reconcile_calendar(calendar)
+    expected = {"organized", "external-accepted", "internal-declined", "internal-tentative"}
+    assert _recorded_titles(emulator)[Platform.GOOGLE_CALENDAR] == expected
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+def test_a_429_halfway_is_waited_out_and_the_run_finishes(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    emulator.add_events(str(calendar.recall_id), 6)
+    sync_events(calendar)
+    for _ in range(3):
+        emulator.inject_fault("429", count=1, path="/api/v2/calendar-events/", retry_after=0.05)
+    calendar.recording_policy = RecordingPolicy.ALL
+    calendar.save()
+    bot_requests_before = len(bot_calls(emulator))
+    result = reconcile_calendar(calendar)
+    assert (result.scheduled, result.failed) == (6, 0)
+    throttled = [r for r in bot_calls(emulator)[bot_requests_before:] if r.status == 429]
+    assert len(throttled) == 3
+    assert len(emulator.bots) == 6
+
+
+def test_scheduling_works_in_chronological_order(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    starts = [in_hours(h) for h in (30, 5, 20, 10)]
+    for start in starts:
+        emulator.add_event(str(calendar.recall_id), start_time=start)
+    sync_events(calendar)
+    calendar.recording_policy = RecordingPolicy.ALL
+    calendar.save()
+    reconcile_calendar(calendar)
+    posted = [r.path.split("/")[4] for r in emulator.requests_for("POST", "/bot/")]
+    by_start = sorted(emulator.events.values(), key=lambda e: e["start_time"])
+    assert posted == [e["id"] for e in by_start]
+
+
+def test_one_failure_does_not_stop_the_rest(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    remotes = emulator.add_events(str(calendar.recall_id), 3)
+    sync_events(calendar)
+    calendar.recording_policy = RecordingPolicy.ALL
+    calendar.save()
+    emulator.inject_fault("500", count=10, path=f"/api/v2/calendar-events/{remotes[1]['id']}/bot/")
+    result = reconcile_calendar(calendar)
+    assert (result.scheduled, result.failed) == (2, 1)
+    assert list(result.errors) == [remotes[1]["id"]]
+    assert "500" in result.errors[remotes[1]["id"]]
+    emulator.clear_faults()
+    assert reconcile_calendar(calendar).scheduled == 1  # the next run repairs it
+
+
+def test_409_and_507_are_retried(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(0.05))
+    sync_events(calendar)
+    emulator.inject_fault("409", count=1, path="/api/v2/calendar-events/")
+    emulator.inject_fault("507", count=1, path="/api/v2/calendar-events/")
+    schedule_bot(local(remote))
+    assert len(emulator.bots) == 1
+    assert [r.status for r in bot_calls(emulator)] == [409, 507, 200]
+
+
+# --- explicit schedule / unschedule ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"start_time": "past", "end_time": "past"}, "ended"),
+        ({"is_deleted": True}, "deleted"),
+        ({"meeting_url": None}, "no meeting link"),
+    ],
+)
+def test_refusals_make_no_recall_call(emulator, fields, reason):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    if fields.get("start_time") == "past":
+        fields = {"start_time": in_hours(-3), "end_time": in_hours(-2)}
+    remote = emulator.add_event(str(calendar.recall_id), **fields)
+    sync_events(calendar)
+    event = local(remote)
+    before = len(emulator.requests)
+    with pytest.raises(SchedulingRefused) as refused:
+        schedule_bot(event)
+    assert refused.value.reason == reason
+    assert reason in str(refused.value)
+    assert len(emulator.requests) == before
+    assert bot_state(event) == ("not_possible", reason)
+
+
+def test_cancelled_event_is_refused(emulator):
+    calendar = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
+    remote = emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    event = local(remote)
+    CalendarEvent.objects.filter(pk=event.pk).update(is_cancelled=True)
+    event.refresh_from_db()
+    before = len(emulator.requests)
+    with pytest.raises(SchedulingRefused, match="cancelled"):
+        schedule_bot(event)
+    assert len(emulator.requests) == before
+
+
+def test_schedule_sends_the_complete_merged_config_and_remembers_it(emulator, settings):
+    settings.RECALL_CALENDAR = {
+        **settings.RECALL_CALENDAR,
+        "BOT_CONFIG": {
+            "bot_name": "Acme Notetaker",
+            "recording_config": {"transcript": {"provider": {"recallai_streaming": {}}}},
+        },
+    }
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    remote = emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    event = local(remote)
+    event.bot_config = {"recording_config": {"retention": {"type": "timed", "hours": 24}}}
+    event.save()
+
+    received = []
+    signals.bot_scheduled.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t1")
+    try:
+        schedule_bot(event, {"bot_name": "Board meeting bot", "metadata": {"team": "board"}})
+    finally:
+        signals.bot_scheduled.disconnect(dispatch_uid="t1")
+
+    expected = {
+        "bot_name": "Board meeting bot",
+        "metadata": {"team": "board"},
+        "recording_config": {
+            "transcript": {"provider": {"recallai_streaming": {}}},
+            "retention": {"type": "timed", "hours": 24},
+        },
+    }
+    (bot,) = emulator.bots.values()
+    assert bot["bot_config"] == expected
+    assert received[0]["event"] == event and received[0]["bot_config"] == expected
+    event.refresh_from_db()
+    assert event.record_override == RecordOverride.ALWAYS  # the policy (off) won't undo it
+    assert event.bots[0]["bot_id"] == bot["id"]
+
+    # The meeting moves: the automatic reschedule keeps the per-call config.
+    new_start = in_hours(48)
+    emulator.update_event(
+        remote["id"], start_time=new_start, end_time=new_start + timedelta(hours=1)
+    )
+    assert sync_events(calendar).updated == 1
+    (bot,) = emulator.bots.values()
+    assert bot["bot_config"] == expected
+    assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_unschedule_removes_the_bot_and_is_remembered(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    event = local(remote)
+    assert bot_state(event)[0] == "scheduled"
+
+    received = []
+    signals.bot_unscheduled.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t2")
+    try:
+        unschedule_bot(event)
+    finally:
+        signals.bot_unscheduled.disconnect(dispatch_uid="t2")
+    assert emulator.bots == {}
+    assert [r["event"] for r in received] == [event]
+    event.refresh_from_db()
+    assert event.bots == [] and event.record_override == RecordOverride.NEVER
+    assert bot_state(event) == ("none", "never record (meeting override)")
+    assert reconcile_calendar(calendar).unchanged == 1  # the policy (all) won't re-add it
+
+
+def test_unschedule_of_an_ended_meeting_is_refused(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(
+        str(calendar.recall_id), start_time=in_hours(-2), end_time=in_hours(-1)
+    )
+    sync_events(calendar)
+    before = len(emulator.requests)
+    with pytest.raises(SchedulingRefused, match="ended"):
+        unschedule_bot(local(remote))
+    assert len(emulator.requests) == before
+
+
+def test_bot_state_explains_why_there_is_no_bot(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.ORGANIZER)
+    remote = emulator.add_event(str(calendar.recall_id), organizer="boss@acme.example")
+    sync_events(calendar)
+    event = local(remote)
+    assert bot_state(event) == ("none", "policy: not organized by the calendar's owner")
+    CalendarEvent.objects.filter(pk=event.pk).update(record_override=RecordOverride.ALWAYS)
+    event.refresh_from_db()
+    assert bot_state(event) == ("none", "wanted, not scheduled yet")
+
+
+def test_past_events_are_left_alone_by_reconcile(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    remote = emulator.add_event(
+        str(calendar.recall_id), start_time=in_hours(-2), end_time=in_hours(-1)
+    )
+    sync_events(calendar)
+    event = local(remote)
+    event.bots = [{"bot_id": str(uuid.uuid4()), "start_time": event.start_time.isoformat()}]
+    result = reconcile_events([event])
+    assert (result.unscheduled, result.unchanged) == (0, 0)
+    assert bot_calls(emulator) == []
+
+
+def test_disconnected_calendar_is_not_scheduled(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    Calendar.objects.filter(pk=calendar.pk).update(status=CalendarStatus.DISCONNECTED)
+    calendar.refresh_from_db()
+    emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    assert emulator.bots == {}
+
+
+# --- the whole flow: webhook -> sync -> receiver -> Recall ----------------------------------
+
+
+def test_webhooks_drive_scheduling_end_to_end(recall_emulator, django_capture_on_commit_callbacks):
+    """Processing is enqueued on commit: run those callbacks as the committed request would."""
+    calendar = connect(recall_emulator, "alice@acme.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        remote = recall_emulator.add_event(str(calendar.recall_id), title="Kick-off")
+    assert len(recall_emulator.bots) == 1
+    new_start = in_hours(50)
+    with django_capture_on_commit_callbacks(execute=True):
+        recall_emulator.update_event(
+            remote["id"], start_time=new_start, end_time=new_start + timedelta(minutes=30)
+        )
+    (bot,) = recall_emulator.bots.values()
+    assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M"))
+    with django_capture_on_commit_callbacks(execute=True):
+        recall_emulator.delete_event(remote["id"])
+    assert recall_emulator.bots == {}
+    assert bot_state(local(remote)) == ("not_possible", "deleted")
