@@ -1,0 +1,125 @@
+"""``manage.py recall_webhooks``: the list with its filters, --replay and --retry-failed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from django_recall_calendar.models import Calendar, DeliveryStatus, WebhookDelivery
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("recall_webhooks", *args, stdout=out)
+    return out.getvalue()
+
+
+def delivery(message_id: str, status: str = DeliveryStatus.PROCESSED, **fields) -> WebhookDelivery:
+    fields.setdefault("event_type", "calendar.update")
+    fields.setdefault("payload", {"event": fields["event_type"], "data": {}})
+    return WebhookDelivery.objects.create(message_id=message_id, status=status, **fields)
+
+
+def test_lists_recent_deliveries_newest_first():
+    now = timezone.now()
+    for index in range(3):
+        delivery(f"msg_{index}", received_at=now - timedelta(minutes=10 - index))
+
+    lines = run().splitlines()
+
+    assert "STATUS" in lines[0]
+    assert [line.split()[-1] for line in lines[1:]] == ["msg_2", "msg_1", "msg_0"]
+
+
+def test_filters_by_status_and_limits():
+    delivery("msg_ok")
+    delivery("msg_bad", DeliveryStatus.FAILED, last_error="RecallServerError: [500] boom\nmore")
+    delivery("msg_bad2", DeliveryStatus.FAILED, last_error="RecallServerError: [502] down")
+
+    failed = run("--status", "failed")
+    one = run("--limit", "1")
+
+    assert "msg_ok" not in failed
+    assert "msg_bad " in failed and "[500] boom" in failed and "more" not in failed
+    assert len(one.splitlines()) == 2
+
+
+def test_empty_list_and_bad_arguments():
+    assert run() == "No webhook deliveries.\n"
+    with pytest.raises(CommandError):
+        run("--limit", "0")
+    with pytest.raises(CommandError):
+        run("--status", "bogus")
+    with pytest.raises(CommandError):
+        run("--replay", "1", "--retry-failed")
+
+
+def test_replay_of_an_unknown_delivery_is_an_error():
+    with pytest.raises(CommandError, match="msg_nope"):
+        run("--replay", "msg_nope")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("by", ["pk", "message_id"])
+def test_replay_processes_a_processed_delivery_again(recall_emulator, django_user_model, by):
+    remote = recall_emulator.create_calendar("google_calendar")
+    user = django_user_model.objects.create_user("ada")
+    calendar = Calendar.objects.create(
+        user=user, recall_id=remote["id"], platform="google_calendar"
+    )
+    recall_emulator.connect_calendar(remote["id"], email="ada@example.com")
+    row = WebhookDelivery.objects.get()
+    assert row.status == DeliveryStatus.PROCESSED
+    reads = len(recall_emulator.requests_for("GET", "/api/v2/calendars/"))
+
+    output = run("--replay", str(getattr(row, by)))
+
+    assert f"{row.message_id} replayed: processed" in output
+    assert len(recall_emulator.requests_for("GET", "/api/v2/calendars/")) == reads + 1
+    row.refresh_from_db()
+    assert row.attempts == 2
+    calendar.refresh_from_db()
+    assert calendar.platform_email == "ada@example.com"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replay_that_fails_again_exits_non_zero(recall_emulator, django_user_model):
+    remote = recall_emulator.create_calendar("google_calendar")
+    user = django_user_model.objects.create_user("ada")
+    Calendar.objects.create(user=user, recall_id=remote["id"], platform="google_calendar")
+    recall_emulator.connect_calendar(remote["id"])
+    recall_emulator.inject_fault("500", count=100)
+
+    with pytest.raises(CommandError, match="failed again"):
+        run("--replay", WebhookDelivery.objects.get().message_id)
+
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.FAILED
+
+
+def test_retry_failed_with_nothing_due():
+    delivery(
+        "msg_later", DeliveryStatus.FAILED, next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
+    delivery("msg_gave_up", DeliveryStatus.FAILED, next_attempt_at=None)
+
+    assert run("--retry-failed") == "No delivery is due.\n"
+
+
+def test_retry_failed_reports_what_happened_to_each():
+    """A due delivery of an unknown calendar ends ignored; the summary says so."""
+    delivery(
+        "msg_due",
+        DeliveryStatus.FAILED,
+        event_type="calendar.sync_events",
+        calendar_recall_id="0b5d7c4e-0000-4000-8000-000000000000",
+        next_attempt_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    assert run("--retry-failed") == "Retried 1 deliveries: 1 ignored.\n"
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.IGNORED
