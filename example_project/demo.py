@@ -26,7 +26,9 @@ MANAGE_PY = Path(__file__).resolve().parent / "manage.py"
 def setup_django() -> None:
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
+    # Forced, not defaulted: the dev server started below inherits it, and a leftover value (a
+    # test run's) must not point the demo at other settings.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "example_project.settings"
     django.setup()
 
 

@@ -80,7 +80,6 @@ DATABASES = {
 STATIC_URL = "/static/"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "meetings"
-LOGOUT_REDIRECT_URL = "login"
 
 # The demo runs webhook processing in the web process. In production choose a real engine
 # (django-tasks-db's db_worker, RQ, Celery): see the README's "Production" section.
@@ -144,6 +143,8 @@ SOCIAL_AUTH_PIPELINE = (
     "django_recall_calendar.pipeline.connect_calendar",
     *DEFAULT_AUTH_PIPELINE[_after:],
 )
+# Connecting a calendar must not rename the signed-in account after the OAuth profile.
+SOCIAL_AUTH_PROTECTED_USER_FIELDS = ["first_name", "last_name"]
 SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/recall/calendars/"
 SOCIAL_AUTH_LOGIN_ERROR_URL = "/recall/calendars/"

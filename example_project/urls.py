@@ -15,7 +15,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(next_page="meetings"),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
     path("admin/", admin.site.urls),
     path("social/", include("social_django.urls", namespace="social")),

@@ -20,6 +20,7 @@ from django_recall_calendar.exceptions import RecallError
 from django_recall_calendar.models import CalendarEvent, RecordOverride
 from django_recall_calendar.views.api import apply_record_override
 
+STATE_LABELS = {"scheduled": "Bot scheduled", "none": "No bot", "not_possible": "Not possible"}
 SWITCH_MESSAGES = {
     RecordOverride.ALWAYS: "A bot will record “{event}”.",
     RecordOverride.NEVER: "No bot will record “{event}”.",
@@ -52,7 +53,19 @@ def meetings(request: HttpRequest) -> HttpResponse:
         .order_by("start_time", "pk")
     )
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    rows = [{"event": event, "state": scheduling.bot_state(event)} for event in page]
+    rows = []
+    for event in page:
+        state, reason = scheduling.bot_state(event)
+        minutes = int(event.duration.total_seconds() // 60)
+        rows.append(
+            {
+                "event": event,
+                "state": state,
+                "label": STATE_LABELS.get(state, state),
+                "reason": reason,
+                "minutes": minutes,
+            }
+        )
     has_calendar = request.user.recall_calendars.exists()
     context = {"page": page, "rows": rows, "has_calendar": has_calendar}
     return render(request, "example/meetings.html", context)
