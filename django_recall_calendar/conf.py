@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
         "microsoft-graph": "microsoft_outlook",
     },
     "NOTIFY_DISCONNECTED_BY_EMAIL": False,
+    # Absolute root of the host site (e.g. "https://app.example.com"), for links in emails sent
+    # outside any request (a webhook marks a calendar disconnected in a background task).
+    "SITE_URL": None,
 }
 
 REQUIRED = frozenset({"API_KEY"})

@@ -4,11 +4,41 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
-from . import signals
+from . import conf, connections, notifications, signals
+from .models import Calendar
 
 logger = logging.getLogger(__name__)
+
+
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="recall_calendar_user_deleted")
+def delete_user_calendars_at_recall(sender, instance, using=None, **kwargs) -> None:
+    """A deleted user's calendars must stop recording at Recall too, once the deletion commits."""
+    recall_ids = [
+        str(recall_id)
+        for recall_id in Calendar.objects.using(using)
+        .filter(user=instance)
+        .values_list("recall_id", flat=True)
+    ]
+    if recall_ids:
+        transaction.on_commit(
+            lambda: connections.delete_calendars_at_recall(recall_ids), using=using
+        )
+
+
+@receiver(signals.calendar_disconnected, dispatch_uid="recall_calendar_disconnected_email")
+def email_disconnected_owner(sender, calendar, reason="", deleted=False, **kwargs) -> None:
+    """Tell the owner to reconnect (when enabled); a mail failure never breaks the caller."""
+    if deleted or not conf.get("NOTIFY_DISCONNECTED_BY_EMAIL"):
+        return
+    try:
+        notifications.send_disconnected_email(calendar, reason)
+    except OSError:
+        logger.exception("Could not email the owner of disconnected calendar %s.", calendar.pk)
 
 
 @receiver(signals.events_synced, dispatch_uid="recall_calendar_reconcile_synced_events")

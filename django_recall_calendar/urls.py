@@ -3,12 +3,17 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .views import api, webhook
+from .views import api, calendars, webhook
 
 app_name = "recall_calendar"
 
 urlpatterns: list = [
     path("webhooks/", webhook.WebhookView.as_view(), name="webhook"),
+    path("calendars/", calendars.calendar_list, name="calendars"),
+    path("calendars/<int:pk>/settings/", calendars.calendar_settings, name="calendar_settings"),
+    path(
+        "calendars/<int:pk>/disconnect/", calendars.calendar_disconnect, name="calendar_disconnect"
+    ),
 ]
 
 # The REST API (views/api.py): api/calendars/, api/events/, api/events/<id>/bot/, api/schema/.

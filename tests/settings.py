@@ -69,6 +69,28 @@ SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET = "google-client-secret"
 SOCIAL_AUTH_MICROSOFT_GRAPH_KEY = "microsoft-client-id"
 SOCIAL_AUTH_MICROSOFT_GRAPH_SECRET = "microsoft-client-secret"
 
+# social-auth: the default pipeline with the app's step after load_extra_data; auth errors become
+# messages on the "my calendars" page (SocialAuthExceptionMiddleware above).
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_names",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+    "django_recall_calendar.pipeline.connect_calendar",
+    "social_core.pipeline.user.user_details",
+)
+SOCIAL_AUTH_GOOGLE_OAUTH2_SCOPE = ["https://www.googleapis.com/auth/calendar.events.readonly"]
+SOCIAL_AUTH_GOOGLE_OAUTH2_AUTH_EXTRA_ARGUMENTS = {"access_type": "offline", "prompt": "consent"}
+SOCIAL_AUTH_MICROSOFT_GRAPH_SCOPE = ["offline_access", "Calendars.Read"]  # + User.Read (default)
+SOCIAL_AUTH_LOGIN_ERROR_URL = "/recall/calendars/"
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/recall/calendars/"
+LOGIN_URL = "/admin/login/"
+
 # Django 6 ships django.tasks; on 5.2 the django-tasks backport provides the same backends.
 TASKS_MODULE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
 TASKS = {"default": {"BACKEND": f"{TASKS_MODULE}.backends.immediate.ImmediateBackend"}}

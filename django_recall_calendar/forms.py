@@ -1,0 +1,15 @@
+"""Forms of the "my calendars" page."""
+
+from __future__ import annotations
+
+from django import forms
+
+from .models import Calendar
+
+
+class RecordingPolicyForm(forms.ModelForm):
+    """The per-calendar choice of which meetings get a bot."""
+
+    class Meta:
+        model = Calendar
+        fields = ["recording_policy", "skip_declined", "min_attendees"]
