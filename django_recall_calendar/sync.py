@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from django.db import transaction
@@ -151,11 +152,11 @@ def sync_events(
     ``full=True`` ignores the watermark and reads every event Recall holds. ``on_page`` is called
     with the running result after each applied page (the command prints progress with it).
 
-    The watermark advances page by page only while pages arrive in non-decreasing ``updated_at``
-    order (Recall does not document its order); otherwise it is moved once, when the whole sync is
-    applied. It never moves when this sync starts after the watermark (a gap nobody applied yet),
-    and never moves backwards. ``events_synced`` is sent for what was applied, even when a page
-    fails.
+    The watermark advances page by page only while events arrive in non-decreasing ``updated_at``
+    order, within and across pages (Recall does not document its order); otherwise it is moved
+    once, when the whole sync is applied. It never moves when this sync starts after the
+    watermark (a gap nobody applied yet), and never moves backwards. ``events_synced`` is sent for
+    what was applied, even when a page fails.
     """
     client = client or RecallClient.from_settings()
     watermark = (
@@ -179,10 +180,11 @@ def sync_events(
         for page in client.iter_calendar_event_pages(**filters):
             events = _unique_by_id(page)
             times = [t for t in (_updated_at(e) for e in events) if t is not None]
-            if times and newest is not None and min(times) < newest:
-                in_order = False
-            if times:
-                newest = max(times) if newest is None else max(newest, *times)
+            if newest is not None:
+                times.insert(0, newest)
+            # Ascending so far, within this page and after the previous ones?
+            in_order = in_order and all(a <= b for a, b in pairwise(times))
+            newest = max(times, default=None)
             with transaction.atomic():
                 _apply_page(calendar, events, result)
                 if in_order and newest is not None:

@@ -1,0 +1,129 @@
+"""``manage.py recall_sync``: progress, summary, selection, and failures that stop nothing else."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from django_recall_calendar.client import RecallClient
+from django_recall_calendar.models import Calendar, CalendarEvent, CalendarStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("recall_sync", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def two_calendars(quiet_emulator, make_calendar):
+    google = make_calendar("google_calendar", "ann@example.com")
+    outlook = make_calendar("microsoft_outlook", "bob@example.com")
+    quiet_emulator.add_events(str(google.recall_id), 150, notify=False)
+    quiet_emulator.add_events(str(outlook.recall_id), 3, notify=False)
+    return google, outlook
+
+
+def test_syncs_every_calendar_and_prints_progress_and_a_summary(two_calendars):
+    google, _ = two_calendars
+
+    out, err = run()
+
+    assert err == ""
+    assert f"Calendar {Calendar.objects.get(pk=google.pk)} ({google.recall_id}):" in out
+    assert "  status: connected" in out
+    assert "  page 1: 100 event(s) read\n  page 2: 150 event(s) read" in out
+    assert "  done: 2 page(s), 150 created, 0 updated, 0 deleted" in out
+    assert "  done: 1 page(s), 3 created, 0 updated, 0 deleted" in out
+    assert out.rstrip().endswith(
+        "Synced 2 of 2 calendar(s): 3 page(s), 153 event(s) read, 153 created, 0 updated, "
+        "0 deleted."
+    )
+    assert CalendarEvent.objects.count() == 153
+    assert set(Calendar.objects.values_list("status", flat=True)) == {CalendarStatus.CONNECTED}
+
+
+def test_a_second_run_is_incremental_and_full_reads_everything(quiet_emulator, two_calendars):
+    google, _ = two_calendars
+    run()
+    quiet_emulator.update_event(next(iter(quiet_emulator.events)), title="Changed")
+
+    incremental, _ = run()
+    full, _ = run("--full", "--calendar", str(google.pk))
+
+    # From each watermark: the changed event, plus each calendar's newest one read again (gte).
+    assert incremental.rstrip().endswith(
+        "Synced 2 of 2 calendar(s): 2 page(s), 3 event(s) read, 0 created, 1 updated, 0 deleted."
+    )
+    assert "Synced 1 of 1 calendar(s): 2 page(s), 150 event(s) read, 0 created, 0 updated" in full
+
+
+def test_one_failing_calendar_does_not_stop_the_others(quiet_emulator, two_calendars):
+    google, outlook = two_calendars
+    quiet_emulator.inject_fault("502", count=50, path=f"/api/v2/calendars/{google.recall_id}/")
+
+    with pytest.raises(CommandError) as failure:
+        run()
+
+    message = str(failure.value)
+    assert message.startswith("1 calendar(s) failed: ")
+    assert str(google.recall_id) in message and "502" in message
+    assert str(outlook.recall_id) not in message
+    assert CalendarEvent.objects.filter(calendar=outlook).count() == 3
+    assert not CalendarEvent.objects.filter(calendar=google).exists()
+
+
+def test_failure_output_goes_to_stderr_and_the_summary_still_prints(quiet_emulator, two_calendars):
+    google, _ = two_calendars
+    quiet_emulator.inject_fault("503", count=50, path=f"/api/v2/calendars/{google.recall_id}/")
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("recall_sync", stdout=out, stderr=err)
+
+    assert "failed: " in err.getvalue()
+    assert "Synced 1 of 2 calendar(s)" in out.getvalue()
+    assert "test-api-key" not in out.getvalue() + err.getvalue()
+
+
+def test_calendars_named_by_local_id_or_recall_id(two_calendars):
+    google, outlook = two_calendars
+
+    out, _ = run("--calendar", str(outlook.recall_id).upper())
+
+    assert "Synced 1 of 1 calendar(s)" in out and str(google.recall_id) not in out
+    assert not CalendarEvent.objects.filter(calendar=google).exists()
+
+    out, _ = run("--calendar", str(google.pk), "--calendar", str(outlook.recall_id))
+    assert "Synced 2 of 2 calendar(s)" in out
+
+
+@pytest.mark.parametrize("name", ["999999", "not-an-id", "00000000-0000-0000-0000-000000000000"])
+def test_unknown_calendar_is_an_error_before_anything_runs(quiet_emulator, two_calendars, name):
+    with pytest.raises(CommandError, match=f"No such calendar: {name}"):
+        run("--calendar", name)
+    assert quiet_emulator.requests == []
+
+
+def test_a_calendar_gone_at_recall_is_marked_missing_and_skipped(two_calendars):
+    google, outlook = two_calendars
+    RecallClient.from_settings().delete_calendar(str(google.recall_id))
+
+    out, _ = run()
+
+    assert "  status: missing\n  skipped: Recall no longer knows this calendar." in out
+    assert Calendar.objects.get(pk=google.pk).status == CalendarStatus.MISSING
+    assert CalendarEvent.objects.filter(calendar=outlook).count() == 3
+    assert "Synced 2 of 2 calendar(s)" in out
+
+
+def test_no_calendars_is_not_an_error(quiet_emulator):
+    out, _ = run()
+    assert out.strip() == (
+        "Synced 0 of 0 calendar(s): 0 page(s), 0 event(s) read, 0 created, 0 updated, 0 deleted."
+    )

@@ -1,0 +1,143 @@
+"""The sync watermark: crash-safe per page, held when order is unknown, never past a gap or back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils.dateparse import parse_datetime
+
+from django_recall_calendar import signals
+from django_recall_calendar.client import RecallClient
+from django_recall_calendar.exceptions import RecallServerError
+from django_recall_calendar.models import Calendar, CalendarEvent
+from django_recall_calendar.sync import sync_events
+
+EVENTS_PATH = "/api/v2/calendar-events/"
+
+
+def updated_at(event: dict):
+    return parse_datetime(event["updated_at"])
+
+
+def watermark(calendar: Calendar):
+    return Calendar.objects.get(pk=calendar.pk).events_synced_until
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failure_on_page_4_of_10_keeps_pages_1_to_3_and_the_next_sync_completes(
+    quiet_emulator, make_calendar
+):
+    calendar = make_calendar()
+    events = quiet_emulator.add_events(str(calendar.recall_id), 1000, notify=False)
+    synced: list[dict] = []
+
+    def receiver(sender, **kwargs):
+        synced.append(kwargs)
+
+    def fail_next_page(result):
+        if result.pages == 3:  # every retry of page 4 fails too
+            quiet_emulator.inject_fault("503", count=50, path=EVENTS_PATH)
+
+    signals.events_synced.connect(receiver, weak=False)
+    try:
+        with pytest.raises(RecallServerError):
+            sync_events(calendar, on_page=fail_next_page)
+        quiet_emulator.clear_faults()
+
+        # Committed, not merely held in a transaction: pages 1-3 and their watermark.
+        assert CalendarEvent.objects.count() == 300
+        assert watermark(calendar) == updated_at(events[299])
+        assert Calendar.objects.get(pk=calendar.pk).last_synced_at is None
+        # What was applied still reaches the recording policy.
+        assert synced[0]["created"] == 300 and synced[0]["events"].count() == 300
+
+        before = len(quiet_emulator.requests_for("GET", EVENTS_PATH))
+        resumed = sync_events(calendar)
+    finally:
+        signals.events_synced.disconnect(receiver)
+
+    first = quiet_emulator.requests_for("GET", EVENTS_PATH)[before]
+    assert parse_datetime(first.query["updated_at__gte"]) == updated_at(events[299])
+    assert resumed.created == 700 and resumed.updated == 0
+    assert CalendarEvent.objects.count() == 1000
+    assert watermark(calendar) == updated_at(events[-1])
+
+
+class DescendingRecall(RecallClient):
+    """Recall listing newest first (its order is undocumented), optionally failing midway."""
+
+    fail_after_pages: int | None = None
+
+    def iter_calendar_event_pages(self, **filters):
+        pages = [list(reversed(page)) for page in super().iter_calendar_event_pages(**filters)]
+        for number, page in enumerate(reversed(pages)):
+            if number == self.fail_after_pages:
+                raise RecallServerError("Recall went away", status_code=503)
+            yield page
+
+
+@pytest.mark.django_db
+def test_out_of_order_pages_hold_the_watermark_until_the_sync_completes(
+    quiet_emulator, make_calendar
+):
+    calendar = make_calendar()
+    events = quiet_emulator.add_events(str(calendar.recall_id), 300, notify=False)
+    failing = DescendingRecall.from_settings()
+    failing.fail_after_pages = 2
+
+    with pytest.raises(RecallServerError):
+        sync_events(calendar, client=failing)
+
+    assert CalendarEvent.objects.count() == 200  # the 200 newest events are applied...
+    assert watermark(calendar) is None  # ...but the 100 oldest are not, so nothing is claimed
+
+    result = sync_events(calendar, client=DescendingRecall.from_settings())
+
+    assert (result.created, result.pages) == (100, 3)
+    assert watermark(calendar) == updated_at(events[-1])
+
+
+@pytest.mark.django_db
+def test_a_later_updated_since_leaves_a_gap_so_the_watermark_stays(quiet_emulator, make_calendar):
+    calendar = make_calendar()
+    quiet_emulator.add_events(str(calendar.recall_id), 2, notify=False)
+    sync_events(calendar)
+    mark = watermark(calendar)
+    missed, later = quiet_emulator.add_events(str(calendar.recall_id), 2, notify=False)
+
+    sync_events(calendar, later["updated_at"])
+
+    assert watermark(calendar) == mark
+    assert not CalendarEvent.objects.filter(recall_id=missed["id"]).exists()
+
+    caught_up = sync_events(calendar)
+
+    assert caught_up.created == 1  # the missed one; the later one is already here
+    assert watermark(calendar) == updated_at(later)
+
+
+@pytest.mark.django_db
+def test_the_watermark_never_moves_backwards(quiet_emulator, make_calendar):
+    calendar = make_calendar()
+    event = quiet_emulator.add_event(str(calendar.recall_id))
+    ahead = updated_at(event) + timedelta(hours=1)
+    Calendar.objects.filter(pk=calendar.pk).update(events_synced_until=ahead)
+
+    result = sync_events(calendar, event["updated_at"])
+    full = sync_events(calendar, full=True)
+
+    assert result.created == 1 and full.changed == 0
+    assert watermark(calendar) == ahead
+
+
+@pytest.mark.django_db
+def test_a_webhook_time_at_or_before_the_watermark_advances_it(quiet_emulator, make_calendar):
+    calendar = make_calendar()
+    first = quiet_emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    second = quiet_emulator.add_event(str(calendar.recall_id))
+
+    sync_events(calendar, first["updated_at"])
+
+    assert watermark(calendar) == updated_at(second)
