@@ -6,6 +6,7 @@ lock); webhooks a change causes are delivered after the lock is released.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -15,7 +16,7 @@ from .bots import bot_status, is_dispatched, render_bot
 from .clock import format_ts, parse_ts
 from .errors import ApiError, not_found
 from .meeting_urls import structured_meeting_url
-from .pagination import decode_cursor, next_url, paginated, take_page
+from .pagination import decode_cursor, next_url, page_body, take_page
 from .server import Request, Response, Router
 from .state import CALENDAR_PLATFORMS, CALENDAR_STATUSES, Outbox, Workspace, event_key
 from .validation import (
@@ -38,6 +39,10 @@ CALENDAR_WRITABLE = (
     "oauth_email",
     "webhook_url",
 )
+
+
+def _encode(row: dict[str, Any]) -> bytes:
+    return json.dumps(row).encode()
 
 
 def _created_key(row: dict[str, Any]) -> tuple[str, str]:
@@ -89,7 +94,7 @@ class RecallApi:
         rows: list[dict],
         key: Callable[[dict], tuple[str, str]],
         matches: Callable[[dict], bool],
-        render: Callable[[dict], dict],
+        encode: Callable[[dict], bytes],
         start: tuple[str, str] | None = None,
         **extra: Any,
     ) -> Response:
@@ -97,7 +102,7 @@ class RecallApi:
         after = decode_cursor(cursor) if cursor else None
         page, last = take_page(rows, key, matches, self.page_size, after=after, start=start)
         link = next_url(self.base_url(), request.path, request.flat_query, last)
-        return Response.json(200, paginated([render(row) for row in page], link, **extra))
+        return Response(200, page_body([encode(row) for row in page], link, **extra))
 
     # ----- calendars -----------------------------------------------------------------------
     def _calendar_fields(self, request: Request, *, partial: bool) -> dict[str, Any]:
@@ -155,7 +160,7 @@ class RecallApi:
 
         with self.transaction():
             rows = sorted(self.workspace.calendars.values(), key=_created_key)
-            return self._page(request, rows, _created_key, matches, dict)
+            return self._page(request, rows, _created_key, matches, _encode)
 
     def retrieve_calendar(self, request: Request) -> Response:
         calendar_id = check_uuid_path(request.params["id"])
@@ -210,7 +215,8 @@ class RecallApi:
         start = (format_ts(updated), "") if updated else None
         with self.transaction():
             rows = self.workspace.event_order
-            return self._page(request, rows, event_key, matches, dict, start=start)
+            encode = self.workspace.event_json
+            return self._page(request, rows, event_key, matches, encode, start=start)
 
     def retrieve_event(self, request: Request) -> Response:
         event_id = check_uuid_path(request.params["id"])
@@ -303,7 +309,12 @@ class RecallApi:
             rows = sorted(self.workspace.bot_store.bots.values(), key=_created_key)
             count = sum(1 for bot in rows if matches(bot))
             return self._page(
-                request, rows, _created_key, matches, lambda bot: render_bot(bot, now), count=count
+                request,
+                rows,
+                _created_key,
+                matches,
+                lambda b: _encode(render_bot(b, now)),
+                count=count,
             )
 
     def retrieve_bot(self, request: Request) -> Response:

@@ -18,7 +18,7 @@ def utcnow() -> datetime:
 
 def format_ts(value: datetime) -> str:
     """Fixed-width ISO 8601 with microseconds and ``Z``: sorts lexically as it sorts in time."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def format_time(value: datetime) -> str:

@@ -9,7 +9,6 @@ queue, sent by a background thread to a URL target, or by ``deliver_pending()`` 
 
 from __future__ import annotations
 
-import copy
 import json
 import queue
 import threading
@@ -45,6 +44,11 @@ class LoggedRequest:
     fault: str | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped state (several times faster than copy.deepcopy)."""
+    return json.loads(json.dumps(value))
 
 
 def _lenient_json(body: bytes) -> Any:
@@ -331,7 +335,7 @@ class RecallEmulator:
     # ----- state for tests -----------------------------------------------------------------
     def _snapshot(self, value: Any) -> Any:
         with self._lock:
-            return copy.deepcopy(value)
+            return _copy(value)
 
     @property
     def calendars(self) -> dict[str, dict[str, Any]]:
@@ -367,20 +371,20 @@ class RecallEmulator:
                     "oauth_email": oauth_email,
                 }
             )
-            return copy.deepcopy(calendar)
+            return _copy(calendar)
 
     def connect_calendar(self, calendar_id: str, email: str | None = None) -> dict[str, Any]:
         with self._transaction() as outbox:
-            return copy.deepcopy(self.workspace.connect_calendar(outbox, calendar_id, email))
+            return _copy(self.workspace.connect_calendar(outbox, calendar_id, email))
 
     def disconnect_calendar(self, calendar_id: str, reason: str | None = None) -> dict[str, Any]:
         with self._transaction() as outbox:
-            return copy.deepcopy(self.workspace.disconnect_calendar(outbox, calendar_id, reason))
+            return _copy(self.workspace.disconnect_calendar(outbox, calendar_id, reason))
 
     def add_event(self, calendar_id: str, **fields: Any) -> dict[str, Any]:
         """An event with realistic defaults; sends ``calendar.sync_events``."""
         with self._transaction() as outbox:
-            return copy.deepcopy(self.workspace.add_event(outbox, calendar_id, fields))
+            return _copy(self.workspace.add_event(outbox, calendar_id, fields))
 
     def add_events(
         self, calendar_id: str, count: int, *, notify: bool = True, **common: Any
@@ -404,11 +408,11 @@ class RecallEmulator:
             ]
             if notify and events:
                 self.workspace.notify_sync(outbox, calendar_id, events[0]["updated_at"])
-            return copy.deepcopy(events)
+            return _copy(events)
 
     def update_event(self, event_id: str, **fields: Any) -> dict[str, Any]:
         with self._transaction() as outbox:
-            return copy.deepcopy(self.workspace.update_event(outbox, event_id, fields))
+            return _copy(self.workspace.update_event(outbox, event_id, fields))
 
     def delete_event(self, event_id: str) -> dict[str, Any]:
         """Recall never hard-deletes: ``is_deleted`` flips and the event's bot is unscheduled."""

@@ -15,8 +15,12 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class NotFound(ApiError, LookupError):
+    """A 404; also a LookupError, so control methods fail as a dict lookup would."""
+
+
 def not_found() -> ApiError:
-    return ApiError(404, {"detail": "Not found."})
+    return NotFound(404, {"detail": "Not found."})
 
 
 def invalid(errors: dict[str, list[str]], message: str | None = None) -> ApiError:

@@ -116,6 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
     """Parses the request, hands it to the emulator, writes the answer (keep-alive HTTP/1.1)."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes; Nagle + delayed ACK would add ~40 ms to each answer.
+    disable_nagle_algorithm = True
     server: EmulatorHTTPServer
 
     def _serve(self) -> None:
@@ -161,6 +163,9 @@ def start_server(
     host: str, port: int, dispatch: Callable[[Request], Response]
 ) -> tuple[EmulatorHTTPServer, threading.Thread]:
     server = EmulatorHTTPServer(host, port, dispatch)
-    thread = threading.Thread(target=server.serve_forever, name="recall-emulator", daemon=True)
+    # A short poll interval makes stop() (and so every test's teardown) quick.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.02,), name="recall-emulator", daemon=True
+    )
     thread.start()
     return server, thread

@@ -8,6 +8,7 @@ releasing the lock, because a receiver calls the API back while it handles a del
 from __future__ import annotations
 
 import copy
+import json
 import random
 import string
 import uuid
@@ -70,6 +71,7 @@ class Workspace:
         self.raw_inputs: dict[str, RawInputs] = {}
         self.custom_raw: set[str] = set()
         self.bot_store = BotStore()
+        self._json: dict[str, tuple[dict[str, Any], bytes]] = {}
 
     # ----- lookups -------------------------------------------------------------------------
     def calendar(self, calendar_id: str) -> dict[str, Any]:
@@ -83,6 +85,15 @@ class Workspace:
             return self.events[event_id]
         except KeyError:
             raise not_found() from None
+
+    def event_json(self, event: dict[str, Any]) -> bytes:
+        """An event's JSON, cached: stored events are replaced on change, never edited in place."""
+        cached = self._json.get(event["id"])
+        if cached is not None and cached[0] is event:
+            return cached[1]
+        encoded = json.dumps(event).encode()
+        self._json[event["id"]] = (event, encoded)
+        return encoded
 
     # ----- calendars -----------------------------------------------------------------------
     def create_calendar(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -159,6 +170,7 @@ class Workspace:
             self._drop_bots(event)
             del self.events[event["id"]]
             self.raw_inputs.pop(event["id"], None)
+            self._json.pop(event["id"], None)
             self.custom_raw.discard(event["id"])
         self.event_order = [e for e in self.event_order if e["calendar_id"] != calendar_id]
         del self.calendars[calendar_id]
