@@ -176,7 +176,7 @@ class CalendarEvent(models.Model):
     recall_created_at = models.DateTimeField(_("created at Recall"), null=True, blank=True)
     recall_updated_at = models.DateTimeField(_("updated at Recall"), null=True, blank=True)
 
-    # Derived from ``raw`` for Google and Microsoft payloads alike (see sync.derive_fields).
+    # Derived from ``raw`` for Google and Microsoft payloads alike (see event_fields.derive_fields).
     title = models.CharField(_("title"), max_length=1024, blank=True)
     organizer_email = models.CharField(_("organizer email"), max_length=254, blank=True)
     attendees = models.JSONField(
