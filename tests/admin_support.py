@@ -19,6 +19,7 @@ from django_recall_calendar.models import (
     CalendarStatus,
     DeliveryStatus,
     Platform,
+    SelfManagedBot,
     WebhookDelivery,
 )
 
@@ -68,6 +69,18 @@ def make_events(
         for i in range(count)
     ]
     return CalendarEvent.objects.bulk_create(events)
+
+
+def make_self_managed_bot(event: CalendarEvent) -> SelfManagedBot:
+    """The row self-managed scheduling keeps for a bot created at Recall for ``event``."""
+    bot = SelfManagedBot.objects.create(
+        deduplication_key=f"{event.start_time.isoformat()}-{event.meeting_url}-{event.recall_id}",
+        recall_bot_id=uuid.uuid4(),
+        meeting_url=event.meeting_url or "",
+        join_at=event.start_time,
+    )
+    bot.events.add(event)
+    return bot
 
 
 def make_deliveries(calendar: Calendar | None, count: int, **fields) -> list[WebhookDelivery]:

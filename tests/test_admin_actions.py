@@ -175,6 +175,39 @@ def test_remove_bot(admin_client, recall_emulator, calendar):
     assert not CalendarEvent.objects.exclude(bots=[]).exists()
 
 
+def test_self_managed_mode_schedules_lists_and_removes_bots(
+    admin_client, recall_emulator, calendar, settings
+):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "SCHEDULING_MODE": "self_managed"}
+    first, second, bare = mirror_events(
+        recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4)
+    )
+    response = run_action(
+        admin_client,
+        EVENTS,
+        "schedule_bot",
+        [first, second],
+        post="yes",
+        bot_name="Solo",
+        follow=True,
+    )
+    assert "Scheduled a bot for 2 events." in response.content.decode()
+    assert [bot["bot_name"] for bot in recall_emulator.bots.values()] == ["Solo", "Solo"]
+    assert recall_emulator.requests_for("POST", "/api/v1/bot/")
+    listing = admin_client.get(EVENTS, {"has_bot": "yes"})
+    assert {e.pk for e in listing.context["cl"].result_list} == {first.pk, second.pk}
+    assert listing.content.decode().count(">Scheduled<") == 2
+    (row,) = admin_client.get(CALENDARS).context["cl"].result_list
+    assert (row.upcoming_count, row.scheduled_bot_count) == (3, 2)
+
+    response = run_action(admin_client, EVENTS, "remove_bot", [first, second, bare])
+    assert messages_of(response) == [
+        ("success", "Removed the bots of 2 events."),
+        ("warning", "Skipped 1: no bot to remove (1)."),
+    ]
+    assert recall_emulator.bots == {}
+
+
 # --- calendar actions ----------------------------------------------------------------------------
 
 

@@ -11,8 +11,21 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from django_recall_calendar.models import CalendarStatus, DeliveryStatus, Platform, RecordingPolicy
-from tests.admin_support import make_calendar, make_deliveries, make_events
+from django_recall_calendar.models import (
+    Calendar,
+    CalendarEvent,
+    CalendarStatus,
+    DeliveryStatus,
+    Platform,
+    RecordingPolicy,
+    WebhookDelivery,
+)
+from tests.admin_support import (
+    make_calendar,
+    make_deliveries,
+    make_events,
+    make_self_managed_bot,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -308,20 +321,41 @@ def _changelist_queries(client, url: str, django_assert_max_num_queries) -> int:
     return len(captured)
 
 
+@pytest.mark.parametrize("mode", ["managed", "self_managed"])
 @pytest.mark.parametrize(
     "url", [CALENDARS, EVENTS, DELIVERIES], ids=["calendars", "events", "deliveries"]
 )
 def test_changelists_cost_the_same_queries_for_10_and_500_rows(
-    admin_client, django_assert_max_num_queries, url
+    admin_client, django_assert_max_num_queries, settings, url, mode
 ):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "SCHEDULING_MODE": mode}
+
     def grow(total: int) -> None:
-        have = User.objects.filter(username__startswith="owner").count()
-        for i in range(have, total):
-            user = User.objects.create_user(f"owner{i}", f"owner{i}@corp.example")
-            calendar = make_calendar(user)
-            soon = timezone.now() + timedelta(hours=1)
-            make_events(calendar, 1, start=soon, bots=[future_bot(soon)] if i % 2 else [])
-            make_deliveries(calendar, 1)
+        have = Calendar.objects.count()
+        users = User.objects.bulk_create(User(username=f"owner{i}") for i in range(have, total))
+        calendars = Calendar.objects.bulk_create(
+            Calendar(user=user, recall_id=uuid.uuid4(), platform=Platform.GOOGLE_CALENDAR)
+            for user in users
+        )
+        soon = timezone.now() + timedelta(hours=1)
+        events = CalendarEvent.objects.bulk_create(
+            CalendarEvent(
+                calendar=calendar,
+                recall_id=uuid.uuid4(),
+                start_time=soon,
+                end_time=soon + timedelta(minutes=30),
+                meeting_url="https://zoom.us/j/1",
+                bots=[future_bot(soon)] * (i % 2),
+            )
+            for i, calendar in enumerate(calendars)
+        )
+        if mode == "self_managed":
+            for event in events[1::2]:
+                make_self_managed_bot(event)
+        WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(message_id=f"msg_{c.recall_id}", event_type="x", payload={}, calendar=c)
+            for c in calendars
+        )
 
     grow(10)
     small = _changelist_queries(admin_client, url, django_assert_max_num_queries)

@@ -27,8 +27,8 @@ def annotate_counts(queryset: QuerySet[Calendar]) -> QuerySet[Calendar]:
     """Upcoming events and their scheduled bots per calendar, counted in the list's one query."""
     upcoming = Q(events__is_deleted=False, events__end_time__gt=timezone.now())
     return queryset.annotate(
-        upcoming_count=Count("events", filter=upcoming),
-        scheduled_bot_count=Count("events", filter=upcoming & has_bot("events__")),
+        upcoming_count=Count("events", filter=upcoming, distinct=True),
+        scheduled_bot_count=Count("events", filter=upcoming & has_bot("events__"), distinct=True),
     )
 
 

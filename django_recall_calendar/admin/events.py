@@ -162,6 +162,13 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
     ]
     actions = ["schedule_bot", "remove_bot"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CalendarEvent]:
+        queryset = super().get_queryset(request)
+        if scheduling.is_self_managed():
+            # bot_state reads each event's SelfManagedBot rows: one query per page, not per row.
+            queryset = queryset.prefetch_related("self_managed_bots")
+        return queryset
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Events come from the calendars themselves, through sync."""
         return False
@@ -246,7 +253,7 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
     @admin.action(description=_("Remove bot"), permissions=["change"])
     def remove_bot(self, request: HttpRequest, queryset: QuerySet[CalendarEvent]) -> None:
         def remove(event: CalendarEvent) -> None:
-            if not event.bots:
+            if scheduling.bot_state(event)[0] != "scheduled":
                 raise Skipped(_("no bot to remove"))
             scheduling.unschedule_bot(event)
 

@@ -9,13 +9,19 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .. import scheduling
+
 
 def has_bot(prefix: str = "") -> Q:
-    """The event's ``bots`` JSON list is not empty (``prefix`` reaches the event through a join).
+    """The event has a bot (``prefix`` reaches the event through a join, e.g. ``"events__"``).
 
-    Comparing the JSON value with ``[]`` is portable (SQLite and PostgreSQL) and needs no JSON
-    functions; the calendar list counts scheduled bots with the same condition.
+    Managed mode: the event's ``bots`` JSON list is not empty; comparing the JSON value with ``[]``
+    is portable (SQLite and PostgreSQL) and needs no JSON functions. Self-managed mode: a
+    SelfManagedBot row with a Recall bot id. The condition joins a many-to-many relation in that
+    mode, so callers count with ``distinct=True`` and filter with ``.distinct()``.
     """
+    if scheduling.is_self_managed():
+        return Q(**{f"{prefix}self_managed_bots__recall_bot_id__isnull": False})
     return ~Q(**{f"{prefix}bots": []})
 
 
@@ -83,28 +89,33 @@ class MeetingPlatformFilter(admin.SimpleListFilter):
 
 
 class YesNoFilter(admin.SimpleListFilter):
-    """A yes/no filter defined by one condition; subclasses set ``condition``."""
+    """A yes/no filter defined by one condition, built per request (settings may change)."""
 
-    condition: Q
+    def condition(self) -> Q:
+        raise NotImplementedError
 
     def lookups(self, request, model_admin):
         return [("yes", _("Yes")), ("no", _("No"))]
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
         if self.value() == "yes":
-            return queryset.filter(self.condition)
+            return queryset.filter(self.condition()).distinct()
         if self.value() == "no":
-            return queryset.exclude(self.condition)
+            return queryset.exclude(self.condition())
         return queryset
 
 
 class HasMeetingUrlFilter(YesNoFilter):
     title = _("has meeting link")
     parameter_name = "has_meeting_url"
-    condition = Q(meeting_url__isnull=False) & ~Q(meeting_url="")
+
+    def condition(self) -> Q:
+        return Q(meeting_url__isnull=False) & ~Q(meeting_url="")
 
 
 class HasBotFilter(YesNoFilter):
     title = _("has bot")
     parameter_name = "has_bot"
-    condition = has_bot()
+
+    def condition(self) -> Q:
+        return has_bot()
