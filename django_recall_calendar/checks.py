@@ -49,10 +49,11 @@ def check_credentials(app_configs=None, **kwargs) -> list:
             )
         )
     else:
-        secrets = [secret] if isinstance(secret, str) else list(secret)
+        rotation = isinstance(secret, list | tuple)
+        secrets = list(secret) if rotation else [secret]
         for index, value in enumerate(secrets):
             if not _is_valid_webhook_secret(value):
-                where = "" if isinstance(secret, str) else f"[{index}]"
+                where = f"[{index}]" if rotation else ""
                 messages.append(
                     Error(
                         f"RECALL_CALENDAR['WEBHOOK_SECRET']{where} is not of the form whsec_<base64>.",

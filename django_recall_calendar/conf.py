@@ -89,9 +89,9 @@ def webhook_secrets() -> list[str]:
     value = get("WEBHOOK_SECRET")
     if not value:
         return []
-    if isinstance(value, str):
-        return [value]
-    return [str(secret) for secret in value]
+    if isinstance(value, list | tuple):
+        return [str(secret) for secret in value]
+    return [str(value)]
 
 
 def platform_for_backend(backend_name: str) -> str | None:
