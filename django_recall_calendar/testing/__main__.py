@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="connect new calendars after ~1 s and seed a working week of meetings",
     )
+    parser.add_argument(
+        "--connect-delay", type=float, default=1.0, help="seconds before --demo connects"
+    )
     args = parser.parse_args(argv)
     emulator = RecallEmulator(
         api_key=args.api_key,
@@ -31,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         auto_connect=args.demo,
+        auto_connect_delay=args.connect_delay,
         seed_events=args.demo,
     )
     with emulator:
