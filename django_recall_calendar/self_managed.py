@@ -3,7 +3,8 @@
 The key is claimed in the database (``SelfManagedBot.deduplication_key`` is unique) before Recall
 is called, so two syncs racing on copies of one meeting create one bot: the loser of the insert
 joins the winner's row. A row whose bot id is still empty is being created by its claimer; a
-claim older than :data:`STALE_CLAIM` (a crashed worker) may be taken over.
+claim older than :data:`STALE_CLAIM` (a crashed worker) may be taken over, and the new claimer first
+adopts a bot the crashed one may have created (found by the key in the bot's ``metadata``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .models import CalendarEvent, SelfManagedBot
 
 STALE_CLAIM = timedelta(minutes=2)
 CLAIM_ATTEMPTS = 3
+CREATE, TAKE_OVER = "create", "take over"
 
 Through = SelfManagedBot.events.through
 
@@ -64,8 +66,9 @@ def _others(row_pk: int, event: CalendarEvent) -> Exists:
     return Exists(Through.objects.filter(selfmanagedbot_id=row_pk).exclude(calendarevent=event))
 
 
-def _claim(key: str, event: CalendarEvent) -> tuple[SelfManagedBot, bool]:
-    """The row for ``key`` with ``event`` attached, and whether this caller must create its bot."""
+def _claim(key: str, event: CalendarEvent) -> tuple[SelfManagedBot, str]:
+    """The row for ``key`` with ``event`` attached, and what this caller must do about its bot:
+    :data:`CREATE`, :data:`TAKE_OVER` (a stale claim) or "" (another worker owns it)."""
     for attempt in range(CLAIM_ATTEMPTS):
         try:
             with transaction.atomic():
@@ -73,7 +76,7 @@ def _claim(key: str, event: CalendarEvent) -> tuple[SelfManagedBot, bool]:
                     deduplication_key=key, meeting_url=event.meeting_url, join_at=event.start_time
                 )
                 row.events.add(event)
-            return row, True
+            return row, CREATE
         except IntegrityError:
             pass
         try:
@@ -92,7 +95,7 @@ def _claim(key: str, event: CalendarEvent) -> tuple[SelfManagedBot, bool]:
                 pk=row.pk, recall_bot_id=None, updated_at=row.updated_at
             ).update(updated_at=timezone.now())
         )
-        return row, bool(taken_over)
+        return row, TAKE_OVER if taken_over else ""
     raise AssertionError("unreachable")
 
 
@@ -121,9 +124,12 @@ def _delete_remote(client, bot_id) -> None:
         client.delete_bot(bot_id)
 
 
-def _create(row: SelfManagedBot, fields: dict[str, Any], client) -> None:
+def _create(row: SelfManagedBot, fields: dict[str, Any], client, *, adopt: bool) -> None:
+    """Create the row's bot, or with ``adopt`` reuse one a crashed claimer already created."""
+    key = row.deduplication_key
+    found = client.list_bots(metadata__deduplication_key=key) if adopt else iter(())
     try:
-        bot = client.create_bot(**fields)
+        bot = next(found, None) or client.create_bot(**fields)
     except Exception:
         row.delete()  # release the claim so the next run can try again
         raise
@@ -166,9 +172,9 @@ def schedule(event: CalendarEvent, key: str, config: Mapping[str, Any], client) 
         row.join_at, row.meeting_url = event.start_time, event.meeting_url
         _update(row, fields, client)
     else:
-        row, claimed = _claim(key, event)
-        if claimed:
-            _create(row, fields, client)
+        row, duty = _claim(key, event)
+        if duty:
+            _create(row, fields, client, adopt=duty == TAKE_OVER)
     _release(event, client, keep=row.pk)
     _forget_prefetch(event)
     return row

@@ -1,0 +1,305 @@
+"""Self-managed scheduling (``/api/v1/bot/``): one bot per key, moved, removed, never duplicated."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from django_recall_calendar.client import RecallClient
+from django_recall_calendar.dedup import deduplication_key
+from django_recall_calendar.models import CalendarEvent, Platform, RecordingPolicy, SelfManagedBot
+from django_recall_calendar.scheduling import (
+    BotAlreadyDispatched,
+    bot_state,
+    reconcile_calendar,
+    schedule_bot,
+    unschedule_bot,
+)
+from django_recall_calendar.self_managed import STALE_CLAIM
+from django_recall_calendar.sync import sync_events
+
+from .test_scheduling import connect, in_hours, local, teams_link
+
+pytestmark = pytest.mark.django_db
+
+BOTS = "/api/v1/bot/"
+
+
+@pytest.fixture
+def emulator(recall_emulator, settings):
+    """Self-managed mode; webhooks recorded, not delivered (each test syncs when it means to)."""
+    recall_emulator.webhook_url = None
+    settings.RECALL_CALENDAR = {
+        **settings.RECALL_CALENDAR,
+        "SCHEDULING_MODE": "self_managed",
+        "BOT_CONFIG": {"bot_name": "Acme Notetaker"},
+    }
+    return recall_emulator
+
+
+def v1_calls(emulator, method: str | None = None) -> list:
+    return emulator.requests_for(method, BOTS)
+
+
+def test_a_wanted_meeting_gets_one_v1_bot_joining_at_its_start(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    start = in_hours(24)
+    remote = emulator.add_event(str(calendar.recall_id), start_time=start)
+    sync_events(calendar)
+
+    (bot,) = emulator.bots.values()
+    row = SelfManagedBot.objects.get()
+    assert str(row.recall_bot_id) == bot["id"]
+    assert bot["join_at"].startswith(start.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert bot["meeting_url"] == remote["meeting_url"]
+    assert bot["bot_name"] == "Acme Notetaker"
+    assert bot["metadata"] == {"deduplication_key": row.deduplication_key}
+    assert emulator.requests_for(None, "/calendar-events/" + remote["id"] + "/bot/") == []
+    assert bot_state(local(remote))[0] == "scheduled"
+
+
+def test_two_users_of_one_meeting_share_one_bot(emulator):
+    alice = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
+    bob = connect(emulator, "bob@acme.example", Platform.GOOGLE_CALENDAR)
+    start = in_hours(24)
+    for calendar, oid in ((alice, "oid-a"), (bob, "oid-b")):
+        emulator.add_event(str(calendar.recall_id), start_time=start, meeting_url=teams_link(oid))
+        sync_events(calendar)
+    assert len(emulator.bots) == 1
+    assert SelfManagedBot.objects.get().events.count() == 2
+    assert len(v1_calls(emulator, "POST")) == 1
+
+
+def test_event_scheme_gives_each_calendar_its_bot(emulator, settings):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "DEDUPLICATION": "event"}
+    start = in_hours(24)
+    for email in ("alice@acme.example", "bob@acme.example"):
+        calendar = connect(emulator, email)
+        emulator.add_event(str(calendar.recall_id), start_time=start, meeting_url=teams_link(email))
+        sync_events(calendar)
+    assert len(emulator.bots) == 2
+
+
+def test_a_moved_meeting_patches_join_at_instead_of_creating(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
+    sync_events(calendar)
+    (bot_id,) = emulator.bots
+
+    new_start = in_hours(30)
+    emulator.update_event(
+        remote["id"], start_time=new_start, end_time=new_start + timedelta(hours=1)
+    )
+    sync_events(calendar)
+
+    (bot,) = emulator.bots.values()
+    assert bot["id"] == bot_id
+    assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert [r.method for r in v1_calls(emulator)] == ["POST", "PATCH"]
+    row = SelfManagedBot.objects.get()
+    assert row.join_at == new_start and str(row.recall_bot_id) == bot_id
+    assert bot_state(local(remote))[0] == "scheduled"
+
+
+def test_a_bot_gone_at_recall_is_replaced_when_the_meeting_moves(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
+    sync_events(calendar)
+    (bot_id,) = emulator.bots
+    RecallClient.from_settings().delete_bot(bot_id)  # deleted behind the app's back
+
+    emulator.update_event(remote["id"], start_time=in_hours(30), end_time=in_hours(31))
+    sync_events(calendar)
+    (new_id,) = emulator.bots
+    assert new_id != bot_id
+    assert str(SelfManagedBot.objects.get().recall_bot_id) == new_id
+
+
+def test_a_shared_meeting_that_moves_ends_with_one_bot_at_the_new_time(emulator):
+    alice = connect(emulator, "alice@acme.example")
+    bob = connect(emulator, "bob@acme.example")
+    start, new_start = in_hours(24), in_hours(27)
+    remotes = []
+    for calendar in (alice, bob):
+        remotes.append(
+            emulator.add_event(
+                str(calendar.recall_id), start_time=start, meeting_url="https://zoom.us/j/123"
+            )
+        )
+        sync_events(calendar)
+    for calendar, remote in zip((alice, bob), remotes, strict=True):
+        emulator.update_event(
+            remote["id"], start_time=new_start, end_time=new_start + timedelta(hours=1)
+        )
+        sync_events(calendar)
+    (bot,) = emulator.bots.values()
+    assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert SelfManagedBot.objects.get().events.count() == 2
+
+
+def test_cancelled_meeting_deletes_the_bot_only_when_nobody_else_wants_it(emulator):
+    alice = connect(emulator, "alice@acme.example")
+    bob = connect(emulator, "bob@acme.example")
+    start = in_hours(24)
+    remotes = {}
+    for calendar in (alice, bob):
+        remotes[calendar.pk] = emulator.add_event(
+            str(calendar.recall_id), start_time=start, meeting_url="https://zoom.us/j/123"
+        )
+        sync_events(calendar)
+
+    emulator.delete_event(remotes[alice.pk]["id"])  # Alice's copy is gone (she left the invite)
+    sync_events(alice)
+    assert len(emulator.bots) == 1
+    assert SelfManagedBot.objects.get().events.get() == local(remotes[bob.pk])
+
+    emulator.delete_event(remotes[bob.pk]["id"])
+    sync_events(bob)
+    assert emulator.bots == {}
+    assert not SelfManagedBot.objects.exists()
+    assert bot_state(local(remotes[bob.pk])) == ("not_possible", "deleted")
+
+
+def test_policy_change_removes_and_adds_self_managed_bots(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    emulator.add_events(str(calendar.recall_id), 3)
+    sync_events(calendar)
+    assert len(emulator.bots) == 3
+    calendar.recording_policy = RecordingPolicy.OFF
+    calendar.save()
+    assert reconcile_calendar(calendar).unscheduled == 3
+    assert emulator.bots == {} and not SelfManagedBot.objects.exists()
+    calendar.recording_policy = RecordingPolicy.ALL
+    calendar.save()
+    assert reconcile_calendar(calendar).scheduled == 3
+    assert reconcile_calendar(calendar).unchanged == 3
+    assert len(emulator.bots) == 3 and SelfManagedBot.objects.count() == 3
+
+
+def test_explicit_schedule_and_unschedule(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    remote = emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    event = local(remote)
+    schedule_bot(event, {"bot_name": "Special"})
+    (bot,) = emulator.bots.values()
+    assert bot["bot_name"] == "Special"
+    assert bot_state(event)[0] == "scheduled"
+    unschedule_bot(event)
+    assert emulator.bots == {}
+    assert bot_state(CalendarEvent.objects.get(pk=event.pk))[0] == "none"
+
+
+def test_a_dispatched_bot_is_reported_not_hidden(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(
+        str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
+    )
+    sync_events(calendar)  # in progress: the bot joins at once
+    assert len(emulator.bots) == 1
+    with pytest.raises(BotAlreadyDispatched, match="already been dispatched"):
+        unschedule_bot(local(remote))
+
+
+def test_a_failed_create_releases_the_claim(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    emulator.inject_fault("500", count=20, path=BOTS)
+    emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    assert emulator.bots == {} and not SelfManagedBot.objects.exists()
+    emulator.clear_faults()
+    assert reconcile_calendar(calendar).scheduled == 1
+    assert len(emulator.bots) == 1
+
+
+def _claimed_elsewhere(emulator, *, stale: bool) -> tuple[CalendarEvent, SelfManagedBot]:
+    """A wanted meeting whose key another worker claimed (and, if ``stale``, then crashed)."""
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    remote = emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    event = local(remote)
+    row = SelfManagedBot.objects.create(
+        deduplication_key=deduplication_key(event),
+        meeting_url=event.meeting_url,
+        join_at=event.start_time,
+    )
+    if stale:
+        SelfManagedBot.objects.filter(pk=row.pk).update(
+            updated_at=timezone.now() - STALE_CLAIM - timedelta(seconds=1)
+        )
+    return event, row
+
+
+def test_a_key_claimed_by_another_worker_is_not_created_twice(emulator):
+    """The interleaving of two syncs, made deterministic: the loser joins the winner's claim."""
+    event, row = _claimed_elsewhere(emulator, stale=False)
+    schedule_bot(event)
+    assert v1_calls(emulator) == []
+    assert list(row.events.all()) == [event]
+
+
+def test_a_stale_claim_adopts_the_bot_its_crashed_claimer_created(emulator):
+    event, row = _claimed_elsewhere(emulator, stale=True)
+    orphan = RecallClient.from_settings().create_bot(
+        meeting_url=event.meeting_url, metadata={"deduplication_key": row.deduplication_key}
+    )
+    schedule_bot(event)
+    assert list(emulator.bots) == [orphan["id"]]
+    row.refresh_from_db()
+    assert str(row.recall_bot_id) == orphan["id"]
+    assert bot_state(event)[0] == "scheduled"
+
+
+def test_a_stale_claim_without_a_bot_creates_one(emulator):
+    event, row = _claimed_elsewhere(emulator, stale=True)
+    schedule_bot(event)
+    (bot_id,) = emulator.bots
+    row.refresh_from_db()
+    assert str(row.recall_bot_id) == bot_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_syncs_create_one_bot_per_meeting(emulator):
+    """Two workers sync two users' calendars holding the same meetings at the same moment."""
+    if connection.vendor == "sqlite":
+        pytest.skip(
+            "SQLite's shared-cache in-memory test database fails concurrent writers with "
+            "'table is locked' instead of waiting; run with DATABASE_URL (PostgreSQL). The "
+            "interleavings are covered deterministically by the claim tests above."
+        )
+    alice = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
+    bob = connect(emulator, "bob@acme.example", Platform.GOOGLE_CALENDAR)
+    starts = [in_hours(24 + i) for i in range(5)]
+    for calendar, oid in ((alice, "oid-a"), (bob, "oid-b")):
+        emulator.add_event_list(
+            str(calendar.recall_id),
+            [{"start_time": s, "meeting_url": teams_link(oid)} for s in starts],
+        )
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(calendar):
+        try:
+            barrier.wait(timeout=10)
+            sync_events(calendar)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in (alice, bob)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(emulator.bots) == 5
+    assert len(v1_calls(emulator, "POST")) == 5
+    assert SelfManagedBot.objects.count() == 5
+    assert all(
+        row.events.count() == 2 and row.recall_bot_id for row in SelfManagedBot.objects.all()
+    )
