@@ -123,7 +123,7 @@ class EventFilterSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text=_("Only events with (true) or without (false) a bot in Recall's list."),
+        help_text=_("Only events with (true) or without (false) a bot."),
     )
     start_after = serializers.DateTimeField(
         required=False, help_text=_("Only events starting at or after this ISO 8601 time.")

@@ -16,7 +16,13 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
-from django_recall_calendar.models import Calendar, CalendarEvent, CalendarStatus, Platform
+from django_recall_calendar.models import (
+    Calendar,
+    CalendarEvent,
+    CalendarStatus,
+    Platform,
+    SelfManagedBot,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -290,6 +296,25 @@ def test_event_filters_by_calendar_and_dates(api, agenda):
     assert titles(api.get(events, after)) == named(agenda, "next_week")
     combined = {**window, "calendar": agenda["work"].pk}
     assert titles(api.get(events, combined)) == named(agenda, "soon")
+
+
+def test_has_bot_in_self_managed_mode_reads_the_bots_created_there(api, alice, settings):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "SCHEDULING_MODE": "self_managed"}
+    calendar = make_calendar(alice)
+    with_bot, claimed_only, without = (make_event(calendar, hours=h) for h in (1, 2, 3))
+    for event, bot_id in ((with_bot, uuid.uuid4()), (claimed_only, None)):
+        bot = SelfManagedBot.objects.create(
+            deduplication_key=str(event.pk),
+            recall_bot_id=bot_id,
+            meeting_url=event.meeting_url,
+            join_at=event.start_time,
+        )
+        bot.events.add(event)
+    events = url("api-event-list")
+    assert titles(api.get(events, {"has_bot": "true"})) == [with_bot.title]
+    assert titles(api.get(events, {"has_bot": "false"})) == [claimed_only.title, without.title]
+    rows = api.get(events).json()["results"]
+    assert [row["bot_state"] for row in rows] == ["scheduled", "none", "none"]
 
 
 @pytest.mark.parametrize(

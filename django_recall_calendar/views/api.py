@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import __version__, connections, scheduling
+from ..admin.filters import has_bot as bot_condition
 from ..exceptions import RecallError
 from ..models import Calendar, CalendarEvent, RecordOverride
 from ..serializers import (
@@ -202,7 +203,11 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet, ApiViewSet):
     def get_queryset(self) -> QuerySet[CalendarEvent]:
         if getattr(self, "swagger_fake_view", False):
             return CalendarEvent.objects.none()
-        return CalendarEvent.objects.for_user(self.request.user).select_related("calendar")
+        events = CalendarEvent.objects.for_user(self.request.user).select_related("calendar")
+        if scheduling.is_self_managed():
+            # bot_state reads each event's SelfManagedBot rows: one query per page, not per row.
+            events = events.prefetch_related("self_managed_bots")
+        return events
 
     def filter_queryset(self, queryset: QuerySet[CalendarEvent]) -> QuerySet[CalendarEvent]:
         if self.action != "list":
@@ -240,8 +245,10 @@ def filter_events(
         events = events.filter(end_time__lte=timezone.now())
     if calendar is not None:
         events = events.filter(calendar=calendar)
-    if has_bot is not None:
-        events = events.exclude(bots=[]) if has_bot else events.filter(bots=[])
+    if has_bot is True:
+        events = events.filter(bot_condition()).distinct()
+    elif has_bot is False:
+        events = events.exclude(bot_condition())
     if start_after is not None:
         events = events.filter(start_time__gte=start_after)
     if start_before is not None:
