@@ -178,8 +178,8 @@ def sync_events(
     in_order, newest = contiguous, None
     try:
         for page in client.iter_calendar_event_pages(**filters):
-            events = _unique_by_id(page)
-            times = [t for t in (_updated_at(e) for e in events) if t is not None]
+            events = _by_id(page)
+            times = [t for t in map(_updated_at, events.values()) if t is not None]
             if newest is not None:
                 times.insert(0, newest)
             # Ascending so far, within this page and after the previous ones?
@@ -235,8 +235,9 @@ def _updated_at(event: dict) -> datetime | None:
     return parse_datetime_or_none(event.get("updated_at"))
 
 
-def _unique_by_id(page: Iterable[Any]) -> list[dict]:
-    """The page's valid events, one per id (the last wins: one upsert may not hit a row twice)."""
+def _by_id(page: Iterable[Any]) -> dict[uuid.UUID, dict]:
+    """The page's valid events by Recall id (the last copy wins: one upsert may not hit a row
+    twice)."""
     events: dict[uuid.UUID, dict] = {}
     for event in page:
         recall_id = _recall_uuid(event.get("id")) if isinstance(event, dict) else None
@@ -244,7 +245,7 @@ def _unique_by_id(page: Iterable[Any]) -> list[dict]:
             logger.warning("Skipping a calendar event without a valid id.")
             continue
         events[recall_id] = event
-    return list(events.values())
+    return events
 
 
 def _advance_watermark(calendar: Calendar, until: datetime) -> None:
@@ -258,19 +259,18 @@ def _advance_watermark(calendar: Calendar, until: datetime) -> None:
         calendar.events_synced_until = until
 
 
-def _apply_page(calendar: Calendar, events: list[dict], result: SyncResult) -> None:
+def _apply_page(calendar: Calendar, events: dict[uuid.UUID, dict], result: SyncResult) -> None:
     """Upsert one page of events in bulk and count what changed (call inside a transaction)."""
-    ids = [_recall_uuid(event["id"]) for event in events]
     before = {
         row[0]: row[1:]
-        for row in CalendarEvent.objects.filter(recall_id__in=ids).values_list(
+        for row in CalendarEvent.objects.filter(recall_id__in=events).values_list(
             "recall_id", "calendar_id", "recall_updated_at", "is_deleted"
         )
     }
-    owners = _owning_calendars(calendar, events)
+    owners = _owning_calendars(calendar, events.values())
     rows = []
-    for recall_id, event in zip(ids, events, strict=True):
-        owner = owners.get(str(event.get("calendar_id")), calendar)
+    for recall_id, event in events.items():
+        owner = owners.get(_recall_uuid(event.get("calendar_id")), calendar)
         row = _event_row(recall_id, event, owner)
         if row is None:
             continue
@@ -293,18 +293,18 @@ def _apply_page(calendar: Calendar, events: list[dict], result: SyncResult) -> N
         )
 
 
-def _owning_calendars(calendar: Calendar, events: list[dict]) -> dict[str, Calendar]:
+def _owning_calendars(
+    calendar: Calendar, events: Iterable[dict]
+) -> dict[uuid.UUID | None, Calendar]:
     """Local calendars by Recall id for the page's events: an event moved to another calendar
     follows it; an id we do not know leaves the event with the calendar being synced."""
-    own = str(calendar.recall_id)
-    others = {str(e.get("calendar_id")) for e in events if e.get("calendar_id")} - {own}
-    others = {value for value in others if _recall_uuid(value) is not None}
-    found = {own: calendar}
+    found: dict[uuid.UUID | None, Calendar] = {_recall_uuid(calendar.recall_id): calendar}
+    others = {_recall_uuid(event.get("calendar_id")) for event in events} - {None, *found}
     if others:
         for other in Calendar.objects.filter(recall_id__in=others).only(
             "id", "recall_id", "platform", "platform_email", "oauth_email"
         ):
-            found[str(other.recall_id)] = other
+            found[other.recall_id] = other
     return found
 
 
