@@ -278,3 +278,33 @@ def test_other_event_types_are_stored_ignored_with_the_reason(client, emulator, 
     assert event in delivery.last_error
     assert delivery.payload == json.loads(body)
     assert emulator.requests == []
+
+
+def test_recording_costs_a_fixed_handful_of_queries(client, secret, django_assert_max_num_queries):
+    """Calendar lookup, savepoint, insert, release (or rollback): the acknowledgement stays fast."""
+    body = envelope("bot.done")
+    headers = sign(body)
+
+    with django_assert_max_num_queries(4):
+        assert post(client, body, headers).json() == {"status": "ignored"}
+    with django_assert_max_num_queries(5):
+        assert post(client, body, headers).json() == {"status": "duplicate"}
+
+
+def test_a_rejected_delivery_is_logged_with_its_reason(client, secret, caplog):
+    body = envelope()
+
+    with caplog.at_level(logging.WARNING, logger="django_recall_calendar"):
+        post(client, body, sign(body, secret=OTHER_SECRET))
+
+    assert "No matching signature found" in caplog.text
+
+
+def test_a_payload_the_database_cannot_store_is_never_a_server_error(client, secret):
+    """PostgreSQL's jsonb refuses NUL characters (400); SQLite stores them (200). Never a 5xx."""
+    body = json.dumps({"event": "bot.done", "data": {"note": "nul\u0000byte"}}).encode()
+
+    response = post(client, body, sign(body))
+
+    assert response.status_code in (200, 400)
+    assert WebhookDelivery.objects.count() == (1 if response.status_code == 200 else 0)

@@ -74,6 +74,8 @@ class WebhookView(APIView):
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
         except webhooks.WebhookRejected as exc:
+            # Worth a line in the log: a wrong secret is the commonest integration mistake.
+            logger.warning("Rejected a Recall webhook delivery: %s", exc)
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         if delivery is None:
             return Response({"status": "duplicate"}, status=status.HTTP_200_OK)
