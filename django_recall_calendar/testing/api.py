@@ -32,14 +32,6 @@ from .validation import (
 
 Transaction = Callable[[], AbstractContextManager[Outbox]]
 
-CALENDAR_WRITABLE = (
-    "oauth_client_id",
-    "oauth_client_secret",
-    "oauth_refresh_token",
-    "oauth_email",
-    "webhook_url",
-)
-
 
 def _encode(row: dict[str, Any]) -> bytes:
     return json.dumps(row).encode()
@@ -149,7 +141,7 @@ class RecallApi:
         def matches(calendar: dict) -> bool:
             emails = {
                 (calendar["platform_email"] or "").lower(),
-                (calendar["oauth_email"] or "").lower(),
+                (calendar.get("oauth_email") or "").lower(),
             }
             return (
                 (since is None or calendar["created_at"] >= since)

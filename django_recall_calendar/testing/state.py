@@ -104,14 +104,16 @@ class Workspace:
             "oauth_client_secret": fields["oauth_client_secret"],
             "oauth_refresh_token": fields["oauth_refresh_token"],
             "platform": fields["platform"],
-            "webhook_url": fields.get("webhook_url"),
-            "oauth_email": fields.get("oauth_email"),
             "platform_email": None,
             "status": "connecting",
             "status_changes": [],
             "created_at": now,
             "updated_at": now,
         }
+        # Optional strings the spec never shows as null: present only when set.
+        for name in ("webhook_url", "oauth_email"):
+            if fields.get(name) is not None:
+                calendar[name] = fields[name]
         self.calendars[calendar["id"]] = calendar
         return calendar
 
@@ -136,7 +138,7 @@ class Workspace:
         calendar["platform_email"] = (
             email
             or calendar["platform_email"]
-            or calendar["oauth_email"]
+            or calendar.get("oauth_email")
             or f"user-{calendar_id[:8]}@example.com"
         )
         return self._set_status(outbox, calendar, "connected")
@@ -159,7 +161,7 @@ class Workspace:
         calendar["updated_at"] = format_ts(self.clock.now())
         credentials = {"oauth_refresh_token", "oauth_client_secret"} & fields.keys()
         if calendar["status"] == "disconnected" and (not fields or credentials):
-            calendar["platform_email"] = calendar["platform_email"] or calendar["oauth_email"]
+            calendar["platform_email"] = calendar["platform_email"] or calendar.get("oauth_email")
             self._set_status(outbox, calendar, "connected", "reconnected")
         return calendar
 
@@ -215,7 +217,7 @@ class Workspace:
         event["raw"] = build_raw(event, inputs, start, end)
 
     def _raw_inputs(self, calendar: dict[str, Any], extra: dict[str, Any]) -> RawInputs:
-        owner = calendar["platform_email"] or calendar["oauth_email"] or "owner@example.com"
+        owner = calendar["platform_email"] or calendar.get("oauth_email") or "owner@example.com"
         inputs = RawInputs(organizer=owner, self_email=owner, attendees=[owner])
         for name in RAW_FIELDS & extra.keys():
             setattr(inputs, name, extra[name])
