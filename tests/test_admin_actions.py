@@ -240,6 +240,25 @@ def test_apply_recording_policy(admin_client, recall_emulator, calendar):
     assert len(recall_emulator.bots) == 2
 
 
+def test_changing_the_policy_on_the_detail_page_applies_it(admin_client, recall_emulator, calendar):
+    mirror_events(recall_emulator, calendar, upcoming(2), upcoming(3))
+    url = reverse("admin:recall_calendar_calendar_change", args=[calendar.pk])
+    form = {"skip_declined": "on", "min_attendees": "0", "series_overrides": "{}"}
+    response = admin_client.post(url, {**form, "recording_policy": "all"})
+    assert response.status_code == 302
+    assert (
+        "success",
+        f"Applied the recording policy of 1 calendar. {calendar}: 2 scheduled, "
+        "0 rescheduled, 0 removed, 0 unchanged, 0 failed.",
+    ) in messages_of(response)
+    assert len(recall_emulator.bots) == 2
+
+    # Saving without a policy change makes no Recall call.
+    before = len(recall_emulator.requests)
+    admin_client.post(url, {**form, "recording_policy": "all"})
+    assert len(recall_emulator.requests) == before
+
+
 def test_refresh_failure_does_not_hide_the_other_calendars(admin_client, recall_emulator, calendar):
     other_user = User.objects.create_user("bob", "bob@corp.example", "pw")
     other = connect_calendar(recall_emulator, other_user, "bob@corp.example")

@@ -20,6 +20,8 @@ from .display import pretty_json
 from .filters import has_bot
 
 User = get_user_model()
+#: Fields whose change makes the calendar's bots follow at once.
+POLICY_FIELDS = {"recording_policy", "skip_declined", "min_attendees", "series_overrides"}
 OWNER_SEARCH = [f"user__{User.USERNAME_FIELD}", f"user__{User.get_email_field_name()}"]
 
 
@@ -150,6 +152,16 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
         description=_("Apply recording policy (schedule / remove bots)"), permissions=["change"]
     )
     def apply_recording_policy(self, request: HttpRequest, queryset: QuerySet[Calendar]) -> None:
+        self.reconcile(request, queryset)
+
+    def save_model(self, request: HttpRequest, obj: Calendar, form, change: bool) -> None:
+        """A changed policy is applied at once (as the REST API does), not at the next sync."""
+        super().save_model(request, obj, form, change)
+        if change and POLICY_FIELDS.intersection(form.changed_data):
+            self.reconcile(request, [obj])
+
+    def reconcile(self, request: HttpRequest, calendars) -> None:
+        """Schedule or remove the bots of the calendars' upcoming events; say what changed."""
         client = RecallClient.from_settings()
         event_failures: Counter[str] = Counter()
 
@@ -164,7 +176,7 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
                 % vars(result)
             )
 
-        outcome = run_each(queryset, apply)
+        outcome = run_each(calendars, apply)
         outcome.failed.update(event_failures)
         report(self, request, outcome, _policy_applied)
 
