@@ -32,8 +32,6 @@ except ImportError:  # Django 5.2
 class InlineTask:
     """Stand-in for a framework Task when no task framework is installed: runs on ``enqueue()``."""
 
-    supports_defer = False
-
     def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
         self.name = func.__name__
@@ -42,9 +40,6 @@ class InlineTask:
         return self
 
     def enqueue(self, *args: Any, **kwargs: Any) -> Any:
-        return self.func(*args, **kwargs)
-
-    def call(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
 
 
