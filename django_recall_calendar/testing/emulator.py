@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
 
 from .api import RecallApi
 from .clock import parse_ts
@@ -459,9 +462,6 @@ class RecallEmulator:
         self, authorize_url: str, *, email: str | None = None, allow: bool = True
     ) -> str:
         """Answer a consent page over HTTP as a user would; returns the redirect back to the app."""
-        from urllib.parse import parse_qsl, urlsplit
-
-        import requests
 
         parts = urlsplit(authorize_url)
         form = dict(parse_qsl(parts.query, keep_blank_values=True))
