@@ -99,6 +99,23 @@ def test_schedule_bot_with_a_custom_name_and_config(
     assert listing.content.decode().count(">Scheduled<") == 2
 
 
+def test_schedule_bot_for_every_filtered_event_across_pages(
+    admin_client, recall_emulator, calendar
+):
+    events = mirror_events(recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4))
+    mirror_events(recall_emulator, calendar, upcoming(-5))  # filtered out: past
+    url = f"{EVENTS}?when=upcoming"
+    page = run_action(admin_client, url, "schedule_bot", events[:1], index="0", select_across="1")
+    assert 'name="select_across" value="1"' in page.content.decode()
+    assert page.context["count"] == 3
+
+    response = run_action(
+        admin_client, url, "schedule_bot", events[:1], post="yes", select_across="1", bot_name="All"
+    )
+    assert messages_of(response) == [("success", "Scheduled a bot for 3 events.")]
+    assert bot_names(recall_emulator) == ["All", "All", "All"]
+
+
 @pytest.mark.parametrize(
     ("bot_config", "error"),
     [
@@ -127,21 +144,23 @@ def test_schedule_bot_rejects_bad_config(
 
 
 def test_schedule_bot_reports_successes_skips_and_failures(admin_client, recall_emulator, calendar):
-    broken, ok_1, ended, no_link, ok_2 = mirror_events(
+    broken_1, ok_1, ended, broken_2, no_link, ok_2 = mirror_events(
         recall_emulator,
         calendar,
         upcoming(1),
         upcoming(2),
         upcoming(-3),
+        upcoming(3),
         upcoming(4, meeting_url=None),
         upcoming(5),
     )
-    recall_emulator.inject_fault("500", path=f"/api/v2/calendar-events/{broken.recall_id}/bot/")
+    for broken in (broken_1, broken_2):
+        recall_emulator.inject_fault("500", path=f"/api/v2/calendar-events/{broken.recall_id}/bot/")
     response = run_action(
         admin_client,
         EVENTS,
         "schedule_bot",
-        [broken, ok_1, ended, no_link, ok_2],
+        [broken_1, ok_1, ended, broken_2, no_link, ok_2],
         post="yes",
         bot_name="Bot",
         bot_config="",
@@ -151,7 +170,9 @@ def test_schedule_bot_reports_successes_skips_and_failures(admin_client, recall_
     assert skipped[0] == "warning"
     assert skipped[1].startswith("Skipped 2: ")
     assert "ended (1)" in skipped[1] and "no meeting link (1)" in skipped[1]
-    assert failed[0] == "error" and failed[1].startswith("Failed 1: ") and "[500]" in failed[1]
+    # The same failure at two events is one reason, counted twice.
+    assert failed[0] == "error" and failed[1].startswith("Failed 2: [500] ")
+    assert failed[1].endswith(" (2).") and failed[1].count("[500]") == 1
     scheduled = {event_id for bot in recall_emulator.bots.values() for event_id in bot["event_ids"]}
     assert scheduled == {str(ok_1.recall_id), str(ok_2.recall_id)}
 

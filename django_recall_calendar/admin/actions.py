@@ -18,7 +18,6 @@ from django.contrib.admin import helpers
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from ..exceptions import RecallError
 
@@ -79,7 +78,7 @@ def run_each(
         except (Skipped, *skip_errors) as exc:
             outcome.skipped[str(getattr(exc, "reason", None) or exc)] += 1
         except (RecallError, *shown_errors) as exc:
-            outcome.failed[str(exc)] += 1
+            outcome.failed[_reason(exc)] += 1
         except Exception as exc:
             logger.exception("Admin action failed for %r", obj)
             outcome.failed[
@@ -90,6 +89,15 @@ def run_each(
             if isinstance(detail, str) and detail:
                 outcome.details.append(f"{obj}: {detail}")
     return outcome
+
+
+def _reason(exc: Exception) -> str:
+    """An error's text without the object it happened to, so equal failures group together."""
+    if isinstance(exc, RecallError):
+        status = f"[{exc.status_code}] " if exc.status_code else ""
+        code = f"{exc.code}: " if exc.code else ""
+        return f"{status}{code}{exc.message}"
+    return str(exc)
 
 
 def _grouped(reasons: Counter[str]) -> str:
@@ -114,7 +122,7 @@ def report(
     if skipped:
         modeladmin.message_user(
             request,
-            ngettext("Skipped %(count)d: %(reasons)s.", "Skipped %(count)d: %(reasons)s.", skipped)
+            _("Skipped %(count)d: %(reasons)s.")
             % {"count": skipped, "reasons": _grouped(outcome.skipped)},
             messages.WARNING,
         )
@@ -122,7 +130,7 @@ def report(
     if failed:
         modeladmin.message_user(
             request,
-            ngettext("Failed %(count)d: %(reasons)s.", "Failed %(count)d: %(reasons)s.", failed)
+            _("Failed %(count)d: %(reasons)s.")
             % {"count": failed, "reasons": _grouped(outcome.failed)},
             messages.ERROR,
         )
