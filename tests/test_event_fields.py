@@ -43,13 +43,17 @@ def google_raw(**overrides) -> dict:
         "end": {"dateTime": "2026-01-05T15:30:00Z", "timeZone": "UTC"},
         "originalStartTime": {"dateTime": "2026-01-05T15:00:00Z", "timeZone": "UTC"},
         "attendees": [
-            {"email": "owner@example.com", "organizer": True, "self": True,
-             "responseStatus": "accepted"},
+            {
+                "email": "owner@example.com",
+                "organizer": True,
+                "self": True,
+                "responseStatus": "accepted",
+            },
             {"email": "Guest@Partner.org", "responseStatus": "tentative"},
             {"email": "no@partner.org", "responseStatus": "declined"},
             {"email": "later@partner.org", "responseStatus": "needsAction"},
         ],
-    }  # fmt: skip
+    }
     raw.update(overrides)
     return raw
 
@@ -94,16 +98,28 @@ def microsoft_raw(**overrides) -> dict:
         "end": {"dateTime": "2026-01-05T16:00:00.0000000", "timeZone": "UTC"},
         "organizer": {"emailAddress": {"name": "Boss", "address": "Boss@Example.com"}},
         "attendees": [
-            {"type": "required", "emailAddress": {"name": "Owner", "address": "owner@example.com"},
-             "status": {"response": "accepted", "time": "2026-01-02T10:00:00Z"}},
-            {"type": "optional", "emailAddress": {"name": "Ext", "address": "ext@partner.org"},
-             "status": {"response": "tentativelyAccepted", "time": "2026-01-02T10:00:00Z"}},
-            {"type": "required", "emailAddress": {"name": "N", "address": "n@partner.org"},
-             "status": {"response": "declined", "time": "2026-01-02T10:00:00Z"}},
-            {"type": "required", "emailAddress": {"name": "Q", "address": "q@partner.org"},
-             "status": {"response": "none", "time": "0001-01-01T00:00:00Z"}},
+            {
+                "type": "required",
+                "emailAddress": {"name": "Owner", "address": "owner@example.com"},
+                "status": {"response": "accepted", "time": "2026-01-02T10:00:00Z"},
+            },
+            {
+                "type": "optional",
+                "emailAddress": {"name": "Ext", "address": "ext@partner.org"},
+                "status": {"response": "tentativelyAccepted", "time": "2026-01-02T10:00:00Z"},
+            },
+            {
+                "type": "required",
+                "emailAddress": {"name": "N", "address": "n@partner.org"},
+                "status": {"response": "declined", "time": "2026-01-02T10:00:00Z"},
+            },
+            {
+                "type": "required",
+                "emailAddress": {"name": "Q", "address": "q@partner.org"},
+                "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
+            },
         ],
-    }  # fmt: skip
+    }
     raw.update(overrides)
     return raw
 

@@ -79,11 +79,14 @@ def test_full_then_incremental_sync_mirrors_changes_deletions_and_moves(
 
     changed = [
         quiet_emulator.update_event(
-            e["id"], title="Changed", meeting_url=None, start_time=e["end_time"],
+            e["id"],
+            title="Changed",
+            meeting_url=None,
+            start_time=e["end_time"],
             end_time=parse_datetime(e["end_time"]) + timedelta(minutes=45),
         )
         for e in events[10:15]
-    ]  # fmt: skip
+    ]
     deleted = [quiet_emulator.delete_event(e["id"]) for e in events[20:23]]
     moved = [quiet_emulator.move_event(e["id"], str(other.recall_id)) for e in events[30:32]]
     new = quiet_emulator.add_event(str(calendar.recall_id), title="New one")
