@@ -44,7 +44,7 @@ class Command(BaseCommand):
             for calendar in selected:
                 try:
                     result = self.reconcile(calendar, client=client, full=full)
-                except Exception as exc:
+                except Exception as exc:  # one failing calendar must not stop the others
                     reason = str(exc) if isinstance(exc, RecallError) else repr(exc)
                     failures.append(f"{calendar} ({calendar.recall_id}): {reason}")
                     self.stderr.write(self.style.ERROR(f"  failed: {reason}"))
