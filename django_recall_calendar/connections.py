@@ -64,8 +64,7 @@ def connect_calendar_for(
         else:
             _link_account(calendar, email, social_auth)
             calendar.save()
-            # Re-read through sync, which applies Recall's status and announces the reconnection.
-            return refresh_calendar(calendar, client=client), False
+            return _reread(calendar, client), False
     data = client.create_calendar(platform=platform, oauth_email=email or None, **credentials)
     try:
         with transaction.atomic():
@@ -74,7 +73,10 @@ def connect_calendar_for(
                 calendar.events.all().delete()
                 calendar.events_synced_until = None
             calendar.recall_id = data["id"]
-            calendar.status = data.get("status") or CalendarStatus.CONNECTING
+            status = data.get("status")
+            calendar.status = (
+                status if status in CalendarStatus.values else CalendarStatus.CONNECTING
+            )
             calendar.platform_email = data.get("platform_email") or ""
             calendar.raw = strip_secrets(data)
             _link_account(calendar, email, social_auth)
@@ -83,6 +85,18 @@ def connect_calendar_for(
         _delete_at_recall(client, data["id"])
         raise
     return calendar, created
+
+
+def _reread(calendar: Calendar, client: RecallClient) -> Calendar:
+    """Re-read through sync, which applies Recall's status and announces the reconnection.
+
+    Recall already holds the new token; if this read fails, its next webhook brings the status.
+    """
+    try:
+        return refresh_calendar(calendar, client=client)
+    except RecallError as exc:
+        logger.warning("Could not re-read reconnected calendar %s: %s", calendar.recall_id, exc)
+        return calendar
 
 
 def _link_account(calendar: Calendar, email: str, social_auth) -> None:

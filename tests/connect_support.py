@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.contrib.messages import get_messages
+from django.core.mail.backends.base import BaseEmailBackend
 from django.test import Client
 from django.urls import reverse
 
@@ -29,3 +30,10 @@ def oauth_connect(client: Client, emulator, backend: str, email: str, *, allow: 
 def messages_of(response) -> list[str]:
     """The texts of the messages shown on a page."""
     return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+class UnreachableMailServer(BaseEmailBackend):
+    """An email backend whose server refuses every connection, as a down SMTP server does."""
+
+    def send_messages(self, email_messages) -> int:
+        raise ConnectionRefusedError("mail server unreachable")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.db import IntegrityError
+from django.db.models.signals import pre_save
 from social_django.models import UserSocialAuth
 
 from django_recall_calendar import signals
@@ -186,6 +188,37 @@ def test_recall_down_gives_a_clear_message_and_keeps_nothing(
     [message] = messages_of(page)
     assert "try again in a few minutes" in message
     assert "503" not in message
+    assert recall_emulator.calendars == {}
+    assert not Calendar.objects.exists()
+    assert not UserSocialAuth.objects.exists()
+
+
+@pytest.fixture
+def database_refuses_calendars():
+    """The database refusing new calendar rows (a constraint, a full disk...)."""
+
+    def refuse(sender, instance, **kwargs):
+        if instance.pk is None:
+            raise IntegrityError("simulated: the database refused the row")
+
+    pre_save.connect(refuse, sender=Calendar, dispatch_uid="refuse-calendars")
+    yield
+    pre_save.disconnect(sender=Calendar, dispatch_uid="refuse-calendars")
+
+
+@pytest.mark.parametrize(("backend", "platform"), PROVIDERS)
+def test_a_failed_local_save_deletes_the_calendar_at_recall_again(
+    alice, alice_client, recall_emulator, database_refuses_calendars, backend, platform
+):
+    page = oauth_connect(alice_client, recall_emulator, backend, "alice@work.example")
+
+    assert page.status_code == 200
+    [message] = messages_of(page)
+    assert "Nothing was saved" in message
+    [created] = recall_emulator.requests_for("POST", "/api/v2/calendars/")
+    [deleted] = recall_emulator.requests_for("DELETE", "/api/v2/calendars/")
+    assert created.status == 201
+    assert deleted.status == 204
     assert recall_emulator.calendars == {}
     assert not Calendar.objects.exists()
     assert not UserSocialAuth.objects.exists()

@@ -1,0 +1,152 @@
+"""Telling a user that Recall lost their calendar: the page shows why and offers Reconnect, and,
+when enabled, an email links to the page. Driven by the emulator's signed webhooks, end to end
+(webhook view, stored delivery, task, sync, signal, receiver)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core import mail
+
+from django_recall_calendar.models import Calendar, CalendarStatus
+
+from .connect_support import CALENDARS_URL, oauth_connect
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@site.example", "pw")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def recall(recall_emulator, django_capture_on_commit_callbacks):
+    """Run an emulator control call and the tasks its webhooks enqueue, as a worker would."""
+
+    def run(action, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return getattr(recall_emulator, action)(*args, **kwargs)
+
+    run.emulator = recall_emulator
+    return run
+
+
+@pytest.fixture
+def notify(settings):
+    settings.RECALL_CALENDAR = {
+        **settings.RECALL_CALENDAR,
+        "NOTIFY_DISCONNECTED_BY_EMAIL": True,
+        "SITE_URL": "https://app.example.com/",
+    }
+
+
+def connected_calendar(client, recall, backend="google-oauth2") -> Calendar:
+    """A calendar connected through OAuth whose first sync Recall reported as done."""
+    oauth_connect(client, recall.emulator, backend, "alice@work.example")
+    calendar = Calendar.objects.get()
+    recall("connect_calendar", str(calendar.recall_id), email="alice@work.example")
+    calendar.refresh_from_db()
+    assert calendar.status == CalendarStatus.CONNECTED
+    mail.outbox.clear()
+    return calendar
+
+
+@pytest.mark.parametrize("backend", ["google-oauth2", "microsoft-graph"])
+def test_a_disconnection_webhook_emails_the_owner_a_reconnect_link(
+    alice_client, recall, notify, backend
+):
+    calendar = connected_calendar(alice_client, recall, backend)
+
+    recall("disconnect_calendar", str(calendar.recall_id), reason="invalid_grant")
+
+    [email] = mail.outbox
+    assert email.to == ["alice@site.example"]
+    assert "alice@work.example" in email.subject
+    assert "disconnected" in email.subject
+    assert "invalid_grant" in email.body
+    assert f"https://app.example.com{CALENDARS_URL}" in email.body
+    calendar.refresh_from_db()
+    assert calendar.status == CalendarStatus.DISCONNECTED
+
+
+def test_the_page_shows_why_and_offers_reconnect(alice_client, recall):
+    calendar = connected_calendar(alice_client, recall, "microsoft-graph")
+
+    recall("disconnect_calendar", str(calendar.recall_id), reason="AADSTS7000215")
+
+    page = alice_client.get(CALENDARS_URL).content.decode()
+    assert "Disconnected" in page
+    assert "AADSTS7000215" in page
+    assert 'action="/social/login/microsoft-graph/"' in page
+    assert ">Reconnect</button>" in page
+    assert mail.outbox == []  # the email is off by default
+
+
+def test_a_calendar_recall_no_longer_knows_is_shown_as_missing(alice_client, recall, recall_http):
+    from django_recall_calendar.sync import refresh_calendar
+
+    calendar = connected_calendar(alice_client, recall)
+    recall_http.delete(f"/api/v2/calendars/{calendar.recall_id}/")
+    refresh_calendar(calendar)
+
+    page = alice_client.get(CALENDARS_URL).content.decode()
+    assert "Missing at Recall" in page
+    assert "Recall no longer knows this calendar." in page
+    assert ">Reconnect</button>" in page
+
+
+def test_no_email_when_the_owner_disconnects_it_themselves(alice_client, recall, notify):
+    calendar = connected_calendar(alice_client, recall)
+
+    alice_client.post(f"/recall/calendars/{calendar.pk}/disconnect/")
+
+    assert not Calendar.objects.exists()
+    assert mail.outbox == []
+
+
+def test_the_calendars_address_is_used_when_the_user_has_none(alice, alice_client, recall, notify):
+    alice.email = ""
+    alice.save()
+    calendar = connected_calendar(alice_client, recall)
+
+    recall("disconnect_calendar", str(calendar.recall_id))
+
+    [email] = mail.outbox
+    assert email.to == ["alice@work.example"]
+    assert "Reason given" not in email.body
+
+
+def test_without_site_url_the_link_is_the_path_and_a_warning_is_logged(
+    alice_client, recall, settings, caplog
+):
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "NOTIFY_DISCONNECTED_BY_EMAIL": True}
+    calendar = connected_calendar(alice_client, recall)
+
+    with caplog.at_level(logging.WARNING):
+        recall("disconnect_calendar", str(calendar.recall_id))
+
+    [email] = mail.outbox
+    assert f"Reconnect it here: {CALENDARS_URL}" in email.body
+    assert "SITE_URL" in caplog.text
+
+
+def test_a_failing_mail_server_never_breaks_the_sync(
+    alice_client, recall, notify, settings, caplog
+):
+    settings.EMAIL_BACKEND = "tests.connect_support.UnreachableMailServer"
+    calendar = connected_calendar(alice_client, recall)
+
+    with caplog.at_level(logging.ERROR):
+        recall("disconnect_calendar", str(calendar.recall_id))
+
+    calendar.refresh_from_db()
+    assert calendar.status == CalendarStatus.DISCONNECTED
+    assert "Could not email the owner" in caplog.text
