@@ -1,4 +1,4 @@
-"""System checks: catch a misconfigured integration at ``manage.py check`` instead of in production."""
+"""System checks: catch a misconfigured integration at ``manage.py check``, not in production."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def check_credentials(app_configs=None, **kwargs) -> list:
         messages.append(
             Error(
                 "RECALL_CALENDAR['API_KEY'] is not set.",
-                hint="Create an API key in the Recall dashboard and set it, e.g. from an environment "
-                "variable.",
+                hint="Create an API key in the Recall dashboard and set it, e.g. from an "
+                "environment variable.",
                 id="recall_calendar.E001",
             )
         )
@@ -42,8 +42,8 @@ def check_credentials(app_configs=None, **kwargs) -> list:
     if not secret:
         messages.append(
             Warning(
-                "RECALL_CALENDAR['WEBHOOK_SECRET'] is not set; the webhook endpoint will refuse every "
-                "delivery.",
+                "RECALL_CALENDAR['WEBHOOK_SECRET'] is not set; the webhook endpoint will refuse "
+                "every delivery.",
                 hint="Copy the verification secret (whsec_...) from the Recall dashboard.",
                 id="recall_calendar.W002",
             )
@@ -56,7 +56,8 @@ def check_credentials(app_configs=None, **kwargs) -> list:
                 where = f"[{index}]" if rotation else ""
                 messages.append(
                     Error(
-                        f"RECALL_CALENDAR['WEBHOOK_SECRET']{where} is not of the form whsec_<base64>.",
+                        f"RECALL_CALENDAR['WEBHOOK_SECRET']{where} is not of the form "
+                        "whsec_<base64>.",
                         hint="Paste the secret exactly as the Recall dashboard shows it.",
                         id="recall_calendar.E003",
                     )
@@ -100,7 +101,7 @@ def check_installed_apps(app_configs=None, **kwargs) -> list:
 
 @register("recall_calendar")
 def check_pipeline(app_configs=None, **kwargs) -> list:
-    """A customised SOCIAL_AUTH_PIPELINE must include our step, or connecting creates no calendar."""
+    """A customised SOCIAL_AUTH_PIPELINE needs our step, or connecting creates no calendar."""
     pipeline = getattr(settings, "SOCIAL_AUTH_PIPELINE", None)
     if pipeline is None or PIPELINE_STEP in pipeline:
         return []

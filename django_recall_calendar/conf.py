@@ -1,7 +1,7 @@
 """The app's settings, read from ``settings.RECALL_CALENDAR`` at call time.
 
-Reading at call time (never caching at import) keeps ``override_settings`` working in tests and lets a
-host change settings without restarting anything that imported this module.
+Reading at call time (never caching at import) keeps ``override_settings`` working in tests and
+lets a host change settings without restarting anything that imported this module.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def user_settings() -> dict[str, Any]:
 
 
 def get(key: str) -> Any:
-    """One setting, falling back to its default; a missing required one names itself in the error."""
+    """One setting, or its default; a missing required one names itself in the error."""
     if key not in DEFAULTS:
         raise KeyError(f"Unknown {SETTINGS_NAME} setting {key!r}.")
     value = user_settings().get(key, DEFAULTS[key])

@@ -1,7 +1,7 @@
 """Errors raised when talking to Recall.
 
-Messages are built from Recall's answer only (status, code, message); request bodies and headers never
-enter them, so an API key, client secret or refresh token cannot leak through an exception.
+Messages are built from Recall's answer only (status, code, message); request bodies and headers
+never enter them, so an API key, client secret or refresh token cannot leak through an exception.
 """
 
 from __future__ import annotations

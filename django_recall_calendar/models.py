@@ -1,7 +1,7 @@
 """The local mirror of Recall's calendars and events, and the record of every webhook delivery.
 
-Recall's ids are kept apart from our primary keys (``recall_id``), and each Recall object is kept whole
-in ``raw`` (less its secrets) so that a field we do not model yet is never lost.
+Recall's ids are kept apart from our primary keys (``recall_id``), and each Recall object is kept
+whole in ``raw`` (less its secrets) so that a field we do not model yet is never lost.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class CalendarEventQuerySet(models.QuerySet):
 
 
 class CalendarEvent(models.Model):
-    """A calendar event as Recall last reported it, plus fields derived from the provider's payload."""
+    """A calendar event as Recall last reported it, with fields derived from the payload."""
 
     calendar = models.ForeignKey(
         Calendar, on_delete=models.CASCADE, related_name="events", verbose_name=_("calendar")
@@ -165,8 +165,11 @@ class CalendarEvent(models.Model):
     recall_id = models.UUIDField(_("Recall id"), unique=True)
     start_time = models.DateTimeField(_("start"))
     end_time = models.DateTimeField(_("end"))
-    meeting_url = models.TextField(_("meeting URL"), null=True, blank=True)
-    meeting_platform = models.CharField(_("meeting platform"), max_length=32, null=True, blank=True)
+    # Null mirrors Recall: "no supported meeting link" differs from an empty string.
+    meeting_url = models.TextField(_("meeting URL"), null=True, blank=True)  # noqa: DJ001
+    meeting_platform = models.CharField(  # noqa: DJ001
+        _("meeting platform"), max_length=32, null=True, blank=True
+    )
     platform = models.CharField(_("platform"), max_length=32, choices=Platform.choices)
     platform_id = models.CharField(_("provider event id"), max_length=1024, blank=True)
     ical_uid = models.CharField(_("iCal UID"), max_length=1024, blank=True)
@@ -306,8 +309,8 @@ class WebhookDelivery(models.Model):
 class SelfManagedBot(models.Model):
     """A bot created through ``/api/v1/bot/`` in self-managed mode, one per deduplication key.
 
-    The unique key is claimed here before Recall is called, so concurrent syncs never create two bots
-    for one meeting.
+    The unique key is claimed here before Recall is called, so concurrent syncs never create two
+    bots for one meeting.
     """
 
     deduplication_key = models.CharField(_("deduplication key"), max_length=2000, unique=True)

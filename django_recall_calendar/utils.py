@@ -8,7 +8,7 @@ from django.utils.dateparse import parse_datetime
 
 
 def parse_datetime_or_none(value: object) -> datetime | None:
-    """An aware datetime from Recall's ISO 8601 text, or None for null, empty or malformed values."""
+    """An aware datetime from Recall's ISO 8601 text; None for null, empty or malformed values."""
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str) or not value:
