@@ -202,3 +202,18 @@ def test_delete_disconnects_the_calendar_at_recall_and_here(api, recall_emulator
     assert str(calendar.recall_id) not in recall_emulator.calendars
     assert not Calendar.objects.filter(pk=calendar.pk).exists()
     assert api.get(detail).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # webhooks are processed once their row commits
+def test_the_readme_fixture_example(recall_emulator, django_user_model):
+    """The example of the README's "Testing your own integration", verbatim."""
+    user = django_user_model.objects.create_user("ann")
+    remote = recall_emulator.create_calendar(oauth_email="ann@example.com")
+    calendar = Calendar.objects.create(
+        user=user, recall_id=remote["id"], platform=remote["platform"], recording_policy="all"
+    )
+    recall_emulator.connect_calendar(remote["id"], email="ann@example.com")  # calendar.update
+    recall_emulator.add_event(remote["id"])  # calendar.sync_events -> sync -> policy -> bot
+
+    assert CalendarEvent.objects.filter(calendar=calendar).count() == 1
+    assert len(recall_emulator.bots) == 1
