@@ -172,14 +172,27 @@ def unschedule_bot(event: CalendarEvent, *, client=None) -> CalendarEvent:
     return event
 
 
-def _managed_bots(event: CalendarEvent) -> list[dict]:
-    return [bot for bot in event.future_bots() if isinstance(bot, dict)]
+def _managed_bots(event: CalendarEvent, now: datetime | None = None) -> list[dict]:
+    """Bots still to join, plus the current occurrence's (it may be in the meeting right now).
+
+    Recall keeps past bots in the list; counting the running one stops a change during the
+    meeting from scheduling a second bot (deduplication only covers bots not started yet).
+    """
+    now = now or timezone.now()
+    bots = []
+    for bot in event.bots or []:
+        if not isinstance(bot, dict):
+            continue
+        start = parse_datetime_or_none(bot.get("start_time"))
+        if start is None or start > now or start >= event.start_time:
+            bots.append(bot)
+    return bots
 
 
-def _has_bot(event: CalendarEvent) -> bool:
+def _has_bot(event: CalendarEvent, now: datetime | None = None) -> bool:
     if is_self_managed():
         return self_managed.current_bot(event) is not None
-    return bool(_managed_bots(event))
+    return bool(_managed_bots(event, now))
 
 
 def _bot_is_current(event: CalendarEvent) -> bool:
@@ -198,6 +211,8 @@ def _bot_is_current(event: CalendarEvent) -> bool:
 
 def bot_state(event: CalendarEvent) -> tuple[str, str]:
     """("scheduled" | "none" | "not_possible", a readable reason) for the admin and the REST API."""
+    if event.end_time <= timezone.now():
+        return "not_possible", "ended"
     if _has_bot(event):
         return "scheduled", f"bot joins at {event.start_time:%Y-%m-%d %H:%M} UTC"
     reason = unrecordable_reason(event)
@@ -240,7 +255,7 @@ def reconcile_events(
             continue
         try:
             wanted = should_record(event, now=now).record
-            had_bot = _has_bot(event)
+            had_bot = _has_bot(event, now)
             if wanted and not _bot_is_current(event):
                 client = client or RecallClient.from_settings()
                 _schedule(event, client, None)

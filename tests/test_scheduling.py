@@ -205,6 +205,19 @@ def test_unchanged_resync_and_reconcile_make_no_bot_calls(emulator):
     assert len(bot_calls(emulator)) == 5
 
 
+def test_a_change_during_the_meeting_does_not_send_a_second_bot(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(
+        str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
+    )
+    sync_events(calendar)
+    assert len(emulator.requests_for("POST", "/bot/")) == 1
+    emulator.update_event(remote["id"], title="Notes added during the call")
+    assert sync_events(calendar).updated == 1
+    assert len(emulator.requests_for("POST", "/bot/")) == 1
+    assert bot_state(local(remote))[0] == "scheduled"
+
+
 def test_policy_change_reconciles(emulator):
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     emulator.add_event(str(calendar.recall_id), title="Mine")

@@ -205,6 +205,21 @@ def test_a_dispatched_bot_is_reported_not_hidden(emulator):
         unschedule_bot(local(remote))
 
 
+def test_moving_a_meeting_whose_bot_already_joined_is_reported(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(
+        str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
+    )
+    sync_events(calendar)
+    emulator.update_event(remote["id"], start_time=in_hours(2), end_time=in_hours(3))
+    sync_events(calendar)  # its reconcile fails; so does the next one, with the same clear reason
+    assert [r.method for r in v1_calls(emulator)] == ["POST", "PATCH", "DELETE"]
+    result = reconcile_calendar(calendar)
+    assert result.failed == 1
+    assert "already been dispatched" in result.errors[remote["id"]]
+    assert len(emulator.bots) == 1
+
+
 def test_a_failed_create_releases_the_claim(emulator):
     calendar = connect(emulator, "alice@acme.example")
     emulator.inject_fault("500", count=20, path=BOTS)
