@@ -146,7 +146,10 @@ def _remember_override(event: CalendarEvent, override: str) -> None:
 
 
 def schedule_bot(
-    event: CalendarEvent, bot_config: Mapping[str, Any] | None = None, *, client=None
+    event: CalendarEvent,
+    bot_config: Mapping[str, Any] | None = None,
+    *,
+    client: RecallClient | None = None,
 ) -> CalendarEvent:
     """Send a bot to ``event`` now (admin action, REST API).
 
@@ -159,7 +162,7 @@ def schedule_bot(
     return event
 
 
-def unschedule_bot(event: CalendarEvent, *, client=None) -> CalendarEvent:
+def unschedule_bot(event: CalendarEvent, *, client: RecallClient | None = None) -> CalendarEvent:
     """Remove the bot of ``event`` and remember "never" so an automatic reconcile won't re-add it.
 
     An ended meeting is refused (its bot has run; deleting bots of past events only burns rate
@@ -240,7 +243,10 @@ def _in_order(events: Iterable[CalendarEvent]) -> list[CalendarEvent]:
 
 
 def reconcile_events(
-    events: Iterable[CalendarEvent], *, client=None, now: datetime | None = None
+    events: Iterable[CalendarEvent],
+    *,
+    client: RecallClient | None = None,
+    now: datetime | None = None,
 ) -> ReconcileResult:
     """Bring the bots of upcoming ``events`` in line with their policy, earliest first.
 
@@ -276,7 +282,9 @@ def reconcile_events(
     return result
 
 
-def reconcile_calendar(calendar: Calendar, *, client=None) -> ReconcileResult:
+def reconcile_calendar(
+    calendar: Calendar, *, client: RecallClient | None = None
+) -> ReconcileResult:
     """Reconcile every upcoming event of ``calendar`` (after a policy change, from admin or API)."""
     events = calendar.events.filter(end_time__gt=timezone.now())
     return reconcile_events(events, client=client)

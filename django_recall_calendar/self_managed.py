@@ -13,11 +13,13 @@ import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists
 from django.utils import timezone
 
+from .client import RecallClient
 from .dedup import canonical_meeting_url, format_start
 from .exceptions import RecallInvalidRequestError, RecallNotFoundError
 from .models import CalendarEvent, SelfManagedBot
@@ -119,12 +121,14 @@ def _move_own_bot(event: CalendarEvent, key: str) -> SelfManagedBot | None:
     return None
 
 
-def _delete_remote(client, bot_id) -> None:
+def _delete_remote(client: RecallClient, bot_id: UUID) -> None:
     with contextlib.suppress(RecallNotFoundError):
         client.delete_bot(bot_id)
 
 
-def _create(row: SelfManagedBot, fields: dict[str, Any], client, *, adopt: bool) -> None:
+def _create(
+    row: SelfManagedBot, fields: dict[str, Any], client: RecallClient, *, adopt: bool
+) -> None:
     """Create the row's bot, or with ``adopt`` reuse one a crashed claimer already created."""
     key = row.deduplication_key
     found = client.list_bots(metadata__deduplication_key=key) if adopt else iter(())
@@ -137,7 +141,7 @@ def _create(row: SelfManagedBot, fields: dict[str, Any], client, *, adopt: bool)
     row.save(update_fields=["recall_bot_id", "updated_at"])
 
 
-def _update(row: SelfManagedBot, fields: dict[str, Any], client) -> None:
+def _update(row: SelfManagedBot, fields: dict[str, Any], client: RecallClient) -> None:
     """PATCH the bot; when Recall refuses (too close to joining, gone), replace it."""
     try:
         client.update_bot(row.recall_bot_id, **fields)
@@ -150,7 +154,7 @@ def _update(row: SelfManagedBot, fields: dict[str, Any], client) -> None:
     )
 
 
-def _release(event: CalendarEvent, client, keep: int | None = None) -> None:
+def _release(event: CalendarEvent, client: RecallClient, keep: int | None = None) -> None:
     """Detach ``event`` from its other rows; delete each bot no event uses any more."""
     for row in _rows(event):
         if row.pk == keep:
@@ -163,7 +167,9 @@ def _release(event: CalendarEvent, client, keep: int | None = None) -> None:
             _delete_remote(client, row.recall_bot_id)
 
 
-def schedule(event: CalendarEvent, key: str, config: Mapping[str, Any], client) -> SelfManagedBot:
+def schedule(
+    event: CalendarEvent, key: str, config: Mapping[str, Any], client: RecallClient
+) -> SelfManagedBot:
     """Make sure one bot with ``config`` joins ``event`` at its start, shared by its ``key``."""
     fields = _bot_fields(event, key, config)
     row = next((r for r in _rows(event) if r.deduplication_key == key), None)
@@ -180,7 +186,7 @@ def schedule(event: CalendarEvent, key: str, config: Mapping[str, Any], client) 
     return row
 
 
-def unschedule(event: CalendarEvent, client) -> None:
+def unschedule(event: CalendarEvent, client: RecallClient) -> None:
     """Detach ``event`` from its bots; each bot no other event wants is deleted at Recall."""
     _release(event, client)
     _forget_prefetch(event)
