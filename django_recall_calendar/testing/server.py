@@ -77,12 +77,6 @@ class Response:
     def redirect(cls, location: str) -> Response:
         return cls(302, b"", "text/plain", {"Location": location})
 
-    @property
-    def json_body(self) -> Any:
-        if self.content_type != "application/json" or not self.body:
-            return None
-        return json.loads(self.body)
-
 
 Handler = Callable[[Request], Response]
 

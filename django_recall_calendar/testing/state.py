@@ -13,7 +13,7 @@ import random
 import string
 import uuid
 from bisect import bisect_left, insort
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from .bots import BotStore
@@ -54,10 +54,6 @@ def _random_text(length: int, alphabet: str = string.ascii_lowercase + string.di
 
 def default_meeting_url() -> str:
     return f"https://zoom.us/j/{random.randint(10**9, 10**10 - 1)}"
-
-
-def _as_time(value: Any) -> datetime:
-    return parse_ts(value)
 
 
 class Workspace:
@@ -198,10 +194,8 @@ class Workspace:
         """Put an event in the map and its place in the (updated_at, id) order."""
         if previous is not None:
             index = bisect_left(self.event_order, event_key(previous), key=event_key)
-            if index < len(self.event_order) and self.event_order[index] is previous:
-                del self.event_order[index]
-            else:  # pragma: no cover - the order and the map always agree
-                self.event_order.remove(previous)
+            assert self.event_order[index] is previous, "the order and the map always agree"
+            del self.event_order[index]
         self.events[event["id"]] = event
         if not self.event_order or event_key(self.event_order[-1]) < event_key(event):
             self.event_order.append(event)
@@ -213,7 +207,7 @@ class Workspace:
         if event["id"] in self.custom_raw:
             return
         inputs = self.raw_inputs[event["id"]]
-        start, end = _as_time(event["start_time"]), _as_time(event["end_time"])
+        start, end = parse_ts(event["start_time"]), parse_ts(event["end_time"])
         event["raw"] = build_raw(event, inputs, start, end)
 
     def _raw_inputs(self, calendar: dict[str, Any], extra: dict[str, Any]) -> RawInputs:
@@ -233,7 +227,7 @@ class Workspace:
             raise TypeError(f"Unknown event fields: {', '.join(sorted(unknown))}")
         now = self.clock.now()
         start = (
-            _as_time(fields["start_time"])
+            parse_ts(fields["start_time"])
             if "start_time" in fields
             else (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
             + timedelta(minutes=30 * index)
@@ -241,7 +235,7 @@ class Workspace:
         duration = fields.get("duration", timedelta(minutes=30))
         if not isinstance(duration, timedelta):
             duration = timedelta(minutes=duration)
-        end = _as_time(fields["end_time"]) if "end_time" in fields else start + duration
+        end = parse_ts(fields["end_time"]) if "end_time" in fields else start + duration
         url = fields["meeting_url"] if "meeting_url" in fields else default_meeting_url()
         google = calendar["platform"] == "google_calendar"
         event_id = fields.get("id") or str(uuid.uuid4())
@@ -294,7 +288,7 @@ class Workspace:
         event = copy.copy(previous)
         for name in ("start_time", "end_time"):
             if name in fields:
-                event[name] = format_time(_as_time(fields[name]))
+                event[name] = format_time(parse_ts(fields[name]))
         for name in EVENT_FIELDS - {"start_time", "end_time", "id"}:
             if name in fields:
                 event[name] = fields[name]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import parse_ts
-from .errors import ApiError, invalid
+from .errors import invalid, not_found
 
 REQUIRED = "This field is required."
 
@@ -67,14 +67,12 @@ def timestamp(value: Any, field: str, errors: Errors) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_ts(value) if isinstance(value, str) else _bad(value)
+        if isinstance(value, str):
+            return parse_ts(value)
     except ValueError:
-        errors.add(field, "Enter a valid date/time.")
-        return None
-
-
-def _bad(value: Any) -> datetime:
-    raise ValueError(value)
+        pass
+    errors.add(field, "Enter a valid date/time.")
+    return None
 
 
 def uuid_text(value: str, field: str, errors: Errors) -> str | None:
@@ -100,4 +98,4 @@ def check_uuid_path(value: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise ApiError(404, {"detail": "Not found."}) from None
+        raise not_found() from None
