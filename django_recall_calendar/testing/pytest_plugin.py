@@ -7,6 +7,7 @@ run, with or without pytest-django.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,15 +21,27 @@ class DjangoClientDelivery:
 
     It runs in the thread that caused the webhook, so the test's database transaction sees the
     delivery. Failures (the URL not routed yet, a view error) are recorded on the delivery.
+
+    Inside a test's transaction nothing ever commits, so the processing the view enqueues "on
+    commit" would never run; the callbacks of the delivery are run when it returns instead, as a
+    real commit would, so a plain ``django_db`` test sees the delivery processed.
     """
 
     def __call__(self, body: bytes, headers: dict[str, str]) -> int:
-        from django.test import Client
+        from django.db import connection
+        from django.test import Client, TestCase
         from django.urls import reverse
 
         url = reverse("recall_calendar:webhook")
         extra = {name: value for name, value in headers.items() if name != "content-type"}
-        response = Client().post(url, data=body, content_type="application/json", headers=extra)
+        in_test_transaction = connection.in_atomic_block
+        commit = (
+            TestCase.captureOnCommitCallbacks(execute=True)
+            if in_test_transaction
+            else nullcontext()
+        )
+        with commit:
+            response = Client().post(url, data=body, content_type="application/json", headers=extra)
         return response.status_code
 
 
