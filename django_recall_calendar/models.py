@@ -155,6 +155,18 @@ class CalendarEventQuerySet(models.QuerySet):
     def for_user(self, user) -> CalendarEventQuerySet:
         return self.filter(calendar__user=user)
 
+    def with_bot(self, has_bot: bool = True) -> CalendarEventQuerySet:
+        """Events that have a bot (``has_bot=False``: that have none), in either scheduling mode.
+
+        Managed: a non-empty ``bots`` list (comparing the JSON value with ``[]`` is portable).
+        Self-managed: a SelfManagedBot row with a Recall bot id (a join, hence ``distinct``).
+        """
+        if conf.get("SCHEDULING_MODE") == "self_managed":
+            condition = Q(self_managed_bots__recall_bot_id__isnull=False)
+        else:
+            condition = ~Q(bots=[])
+        return self.filter(condition).distinct() if has_bot else self.exclude(condition)
+
 
 class CalendarEvent(models.Model):
     """A calendar event as Recall last reported it, with fields derived from the payload."""

@@ -24,7 +24,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import __version__, connections, scheduling
-from ..admin.filters import has_bot as bot_condition
 from ..exceptions import RecallError
 from ..models import Calendar, CalendarEvent, RecordOverride
 from ..serializers import (
@@ -245,10 +244,8 @@ def filter_events(
         events = events.filter(end_time__lte=timezone.now())
     if calendar is not None:
         events = events.filter(calendar=calendar)
-    if has_bot is True:
-        events = events.filter(bot_condition()).distinct()
-    elif has_bot is False:
-        events = events.exclude(bot_condition())
+    if has_bot is not None:
+        events = events.with_bot(has_bot)
     if start_after is not None:
         events = events.filter(start_time__gte=start_after)
     if start_before is not None:
