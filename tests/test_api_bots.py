@@ -204,7 +204,6 @@ def test_delete_disconnects_the_calendar_at_recall_and_here(api, recall_emulator
     assert api.get(detail).status_code == 404
 
 
-@pytest.mark.django_db(transaction=True)  # webhooks are processed once their row commits
 def test_the_readme_fixture_example(recall_emulator, django_user_model):
     """The example of the README's "Testing your own integration", verbatim."""
     user = django_user_model.objects.create_user("ann")

@@ -28,18 +28,6 @@ def alice_client(client, alice):
 
 
 @pytest.fixture
-def recall(recall_emulator, django_capture_on_commit_callbacks):
-    """Run an emulator control call and the tasks its webhooks enqueue, as a worker would."""
-
-    def run(action, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return getattr(recall_emulator, action)(*args, **kwargs)
-
-    run.emulator = recall_emulator
-    return run
-
-
-@pytest.fixture
 def notify(settings):
     settings.RECALL_CALENDAR = {
         **settings.RECALL_CALENDAR,
@@ -48,11 +36,11 @@ def notify(settings):
     }
 
 
-def connected_calendar(client, recall, backend="google-oauth2") -> Calendar:
+def connected_calendar(client, emulator, backend="google-oauth2") -> Calendar:
     """A calendar connected through OAuth whose first sync Recall reported as done."""
-    oauth_connect(client, recall.emulator, backend, "alice@work.example")
+    oauth_connect(client, emulator, backend, "alice@work.example")
     calendar = Calendar.objects.get()
-    recall("connect_calendar", str(calendar.recall_id), email="alice@work.example")
+    emulator.connect_calendar(str(calendar.recall_id), email="alice@work.example")
     calendar.refresh_from_db()
     assert calendar.status == CalendarStatus.CONNECTED
     mail.outbox.clear()
@@ -61,11 +49,11 @@ def connected_calendar(client, recall, backend="google-oauth2") -> Calendar:
 
 @pytest.mark.parametrize("backend", ["google-oauth2", "microsoft-graph"])
 def test_a_disconnection_webhook_emails_the_owner_a_reconnect_link(
-    alice_client, recall, notify, backend
+    alice_client, recall_emulator, notify, backend
 ):
-    calendar = connected_calendar(alice_client, recall, backend)
+    calendar = connected_calendar(alice_client, recall_emulator, backend)
 
-    recall("disconnect_calendar", str(calendar.recall_id), reason="invalid_grant")
+    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
 
     [email] = mail.outbox
     assert email.to == ["alice@site.example"]
@@ -77,10 +65,10 @@ def test_a_disconnection_webhook_emails_the_owner_a_reconnect_link(
     assert calendar.status == CalendarStatus.DISCONNECTED
 
 
-def test_the_page_shows_why_and_offers_reconnect(alice_client, recall):
-    calendar = connected_calendar(alice_client, recall, "microsoft-graph")
+def test_the_page_shows_why_and_offers_reconnect(alice_client, recall_emulator):
+    calendar = connected_calendar(alice_client, recall_emulator, "microsoft-graph")
 
-    recall("disconnect_calendar", str(calendar.recall_id), reason="AADSTS7000215")
+    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="AADSTS7000215")
 
     page = alice_client.get(CALENDARS_URL).content.decode()
     assert "Disconnected" in page
@@ -90,10 +78,12 @@ def test_the_page_shows_why_and_offers_reconnect(alice_client, recall):
     assert mail.outbox == []  # the email is off by default
 
 
-def test_a_calendar_recall_no_longer_knows_is_shown_as_missing(alice_client, recall, recall_http):
+def test_a_calendar_recall_no_longer_knows_is_shown_as_missing(
+    alice_client, recall_emulator, recall_http
+):
     from django_recall_calendar.sync import refresh_calendar
 
-    calendar = connected_calendar(alice_client, recall)
+    calendar = connected_calendar(alice_client, recall_emulator)
     recall_http.delete(f"/api/v2/calendars/{calendar.recall_id}/")
     refresh_calendar(calendar)
 
@@ -103,8 +93,8 @@ def test_a_calendar_recall_no_longer_knows_is_shown_as_missing(alice_client, rec
     assert ">Reconnect</button>" in page
 
 
-def test_no_email_when_the_owner_disconnects_it_themselves(alice_client, recall, notify):
-    calendar = connected_calendar(alice_client, recall)
+def test_no_email_when_the_owner_disconnects_it_themselves(alice_client, recall_emulator, notify):
+    calendar = connected_calendar(alice_client, recall_emulator)
 
     alice_client.post(f"/recall/calendars/{calendar.pk}/disconnect/")
 
@@ -112,12 +102,14 @@ def test_no_email_when_the_owner_disconnects_it_themselves(alice_client, recall,
     assert mail.outbox == []
 
 
-def test_the_calendars_address_is_used_when_the_user_has_none(alice, alice_client, recall, notify):
+def test_the_calendars_address_is_used_when_the_user_has_none(
+    alice, alice_client, recall_emulator, notify
+):
     alice.email = ""
     alice.save()
-    calendar = connected_calendar(alice_client, recall)
+    calendar = connected_calendar(alice_client, recall_emulator)
 
-    recall("disconnect_calendar", str(calendar.recall_id))
+    recall_emulator.disconnect_calendar(str(calendar.recall_id))
 
     [email] = mail.outbox
     assert email.to == ["alice@work.example"]
@@ -125,13 +117,13 @@ def test_the_calendars_address_is_used_when_the_user_has_none(alice, alice_clien
 
 
 def test_without_site_url_the_link_is_the_path_and_a_warning_is_logged(
-    alice_client, recall, settings, caplog
+    alice_client, recall_emulator, settings, caplog
 ):
     settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "NOTIFY_DISCONNECTED_BY_EMAIL": True}
-    calendar = connected_calendar(alice_client, recall)
+    calendar = connected_calendar(alice_client, recall_emulator)
 
     with caplog.at_level(logging.WARNING):
-        recall("disconnect_calendar", str(calendar.recall_id))
+        recall_emulator.disconnect_calendar(str(calendar.recall_id))
 
     [email] = mail.outbox
     assert f"Reconnect it here: {CALENDARS_URL}" in email.body
@@ -139,13 +131,13 @@ def test_without_site_url_the_link_is_the_path_and_a_warning_is_logged(
 
 
 def test_a_failing_mail_server_never_breaks_the_sync(
-    alice_client, recall, notify, settings, caplog
+    alice_client, recall_emulator, notify, settings, caplog
 ):
     settings.EMAIL_BACKEND = "tests.connect_support.UnreachableMailServer"
-    calendar = connected_calendar(alice_client, recall)
+    calendar = connected_calendar(alice_client, recall_emulator)
 
     with caplog.at_level(logging.ERROR):
-        recall("disconnect_calendar", str(calendar.recall_id))
+        recall_emulator.disconnect_calendar(str(calendar.recall_id))
 
     calendar.refresh_from_db()
     assert calendar.status == CalendarStatus.DISCONNECTED

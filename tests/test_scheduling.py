@@ -563,20 +563,17 @@ def test_disconnected_calendar_is_not_scheduled(emulator):
 # --- the whole flow: webhook -> sync -> receiver -> Recall ----------------------------------
 
 
-def test_webhooks_drive_scheduling_end_to_end(recall_emulator, django_capture_on_commit_callbacks):
-    """Processing is enqueued on commit: run those callbacks as the committed request would."""
+def test_webhooks_drive_scheduling_end_to_end(recall_emulator):
+    """The fixture processes each webhook as a committed request and a worker would."""
     calendar = connect(recall_emulator, "alice@acme.example")
-    with django_capture_on_commit_callbacks(execute=True):
-        remote = recall_emulator.add_event(str(calendar.recall_id), title="Kick-off")
+    remote = recall_emulator.add_event(str(calendar.recall_id), title="Kick-off")
     assert len(recall_emulator.bots) == 1
     new_start = in_hours(50)
-    with django_capture_on_commit_callbacks(execute=True):
-        recall_emulator.update_event(
-            remote["id"], start_time=new_start, end_time=new_start + timedelta(minutes=30)
-        )
+    recall_emulator.update_event(
+        remote["id"], start_time=new_start, end_time=new_start + timedelta(minutes=30)
+    )
     (bot,) = recall_emulator.bots.values()
     assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M"))
-    with django_capture_on_commit_callbacks(execute=True):
-        recall_emulator.delete_event(remote["id"])
+    recall_emulator.delete_event(remote["id"])
     assert recall_emulator.bots == {}
     assert bot_state(local(remote)) == ("not_possible", "deleted")

@@ -1,8 +1,9 @@
 """Processing stored deliveries: handlers, ignored ones, failures and retries, claims, coalescing.
 
 Deliveries come from the emulator (real signed webhooks, posted in-process to the endpoint) and the
-processing talks to the emulator over HTTP. ``transaction=True`` because processing is enqueued with
-``transaction.on_commit``, which only fires outside a test's wrapping transaction.
+processing talks to the emulator over HTTP. ``transaction=True`` so that each delivery really
+commits and its ``transaction.on_commit`` processing runs as in production (a plain ``django_db``
+test gets the fixture's stand-in for that commit instead).
 """
 
 from __future__ import annotations
