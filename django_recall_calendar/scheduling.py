@@ -40,6 +40,7 @@ __all__ = [
     "reconcile_calendar",
     "reconcile_events",
     "schedule_bot",
+    "set_record_override",
     "unschedule_bot",
 ]
 
@@ -288,3 +289,23 @@ def reconcile_calendar(
     """Reconcile every upcoming event of ``calendar`` (after a policy change, from admin or API)."""
     events = calendar.events.filter(end_time__gt=timezone.now())
     return reconcile_events(events, client=client)
+
+
+def set_record_override(
+    event: CalendarEvent, override: str, bot_config: Mapping[str, Any] | None = None
+) -> CalendarEvent:
+    """Make Recall follow the user's choice for one meeting, and remember the choice.
+
+    "always" schedules and "never" unschedules (both remember the override, so the next sync keeps
+    them); "" hands the meeting back to its calendar's policy and applies it now. The REST API and
+    the example project's meeting switch both call this one function.
+    """
+    if override == RecordOverride.ALWAYS:
+        return schedule_bot(event, bot_config or None)
+    if override == RecordOverride.NEVER:
+        return unschedule_bot(event)
+    _remember_override(event, RecordOverride.DEFAULT)
+    result = reconcile_events([event])
+    if result.failed:
+        raise SchedulingError(" ".join(result.errors.values()))
+    return event

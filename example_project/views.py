@@ -18,7 +18,6 @@ from django.views.decorators.http import require_POST
 from django_recall_calendar import scheduling
 from django_recall_calendar.exceptions import RecallError
 from django_recall_calendar.models import CalendarEvent, RecordOverride
-from django_recall_calendar.views.api import apply_record_override
 
 STATE_LABELS = {"scheduled": "Bot scheduled", "none": "No bot", "not_possible": "Not possible"}
 SWITCH_MESSAGES = {
@@ -81,7 +80,7 @@ def meeting_record(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Unknown choice.")
         return redirect("meetings")
     try:
-        apply_record_override(event, override)
+        scheduling.set_record_override(event, override)
     except scheduling.SchedulingError as exc:
         messages.error(request, str(exc))
     except RecallError as exc:

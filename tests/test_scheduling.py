@@ -19,11 +19,13 @@ from django_recall_calendar.models import (
     RecordOverride,
 )
 from django_recall_calendar.scheduling import (
+    SchedulingError,
     SchedulingRefused,
     bot_state,
     reconcile_calendar,
     reconcile_events,
     schedule_bot,
+    set_record_override,
     unschedule_bot,
 )
 from django_recall_calendar.sync import sync_events
@@ -334,6 +336,38 @@ def test_overrides_and_series_override_on_mixed_events(emulator):
         Platform.GOOGLE_CALENDAR: expected,
         Platform.MICROSOFT_OUTLOOK: expected,
     }
+
+
+def test_set_record_override_always_never_and_back_to_the_policy(emulator):
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    event = CalendarEvent.objects.get()
+
+    set_record_override(event, RecordOverride.ALWAYS, {"bot_name": "Notes"})
+    (bot,) = emulator.bots.values()
+    assert bot["bot_config"]["bot_name"] == "Notes"
+    set_record_override(event, RecordOverride.NEVER)
+    assert emulator.bots == {}
+    assert CalendarEvent.objects.get().record_override == RecordOverride.NEVER
+
+    Calendar.objects.update(recording_policy=RecordingPolicy.ALL)
+    set_record_override(CalendarEvent.objects.get(), RecordOverride.DEFAULT)
+    assert CalendarEvent.objects.get().record_override == RecordOverride.DEFAULT
+    assert len(emulator.bots) == 1  # the policy applied at once: "all" sends a bot back
+
+
+def test_set_record_override_default_reports_a_failed_reconcile(emulator):
+    calendar = connect(emulator, "alice@acme.example")
+    emulator.add_event(str(calendar.recall_id))
+    sync_events(calendar)
+    set_record_override(CalendarEvent.objects.get(), RecordOverride.NEVER)
+    emulator.inject_fault("500", count=20, path="/api/v2/calendar-events/")
+
+    with pytest.raises(SchedulingError):
+        set_record_override(CalendarEvent.objects.get(), RecordOverride.DEFAULT)
+    assert CalendarEvent.objects.get().record_override == RecordOverride.DEFAULT
+    assert emulator.bots == {}
 
 
 def test_skip_declined_off_records_declined_meetings(emulator):

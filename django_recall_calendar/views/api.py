@@ -117,27 +117,6 @@ class EventPagination(PageNumberPagination):
     max_page_size = 500
 
 
-def apply_record_override(
-    event: CalendarEvent, override: str, bot_config: dict[str, Any] | None = None
-) -> CalendarEvent:
-    """Make Recall follow the user's choice for one meeting, and remember the choice.
-
-    "always" schedules and "never" unschedules (scheduling remembers these as the override, so the
-    next sync keeps them); "" hands the meeting back to its calendar's policy and applies it now.
-    The API and the example project's meeting switch both call this one function.
-    """
-    if override == RecordOverride.ALWAYS:
-        return scheduling.schedule_bot(event, bot_config or None)
-    if override == RecordOverride.NEVER:
-        return scheduling.unschedule_bot(event)
-    event.record_override = RecordOverride.DEFAULT
-    CalendarEvent.objects.filter(pk=event.pk).update(record_override=event.record_override)
-    result = scheduling.reconcile_events([event])
-    if result.failed:
-        raise scheduling.SchedulingError(" ".join(result.errors.values()))
-    return event
-
-
 RECALL_FAILED = OpenApiResponse(description="Recall refused or failed the call (502).")
 BOT_DISPATCHED = OpenApiResponse(description="The bot is already in the meeting (409).")
 
@@ -219,11 +198,11 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet, ApiViewSet):
     def bot(self, request: Request, pk: str | None = None) -> Response:
         event = self.get_object()
         if request.method == "DELETE":
-            event = apply_record_override(event, RecordOverride.NEVER)
+            event = scheduling.set_record_override(event, RecordOverride.NEVER)
         else:
             body = BotRequestSerializer(data=request.data)
             body.is_valid(raise_exception=True)
-            event = apply_record_override(event, **body.validated_data)
+            event = scheduling.set_record_override(event, **body.validated_data)
         event.refresh_from_db()
         return Response(self.get_serializer(event).data)
 
