@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from .models import Calendar
+from .policies import POLICY_OPTIONS
 
 
 class RecordingPolicyForm(forms.ModelForm):
@@ -12,4 +13,4 @@ class RecordingPolicyForm(forms.ModelForm):
 
     class Meta:
         model = Calendar
-        fields = ["recording_policy", "skip_declined", "min_attendees"]
+        fields = list(POLICY_OPTIONS)

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from .models import Calendar, CalendarEvent
 
 
+#: A calendar's options its owner sets (the "my calendars" page, the REST API).
+POLICY_OPTIONS = ("recording_policy", "skip_declined", "min_attendees")
+#: Every calendar field :func:`should_record` reads: a change to any re-applies the policy at once.
+#: Series overrides are a JSON map, edited by staff in the admin only.
+POLICY_FIELDS = (*POLICY_OPTIONS, "series_overrides")
+
+
 class Decision(NamedTuple):
     record: bool
     reason: str

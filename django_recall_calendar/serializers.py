@@ -14,9 +14,7 @@ from rest_framework import serializers
 
 from . import scheduling
 from .models import Calendar, CalendarEvent, RecordingPolicy, RecordOverride
-
-#: Written on a calendar by PATCH; a change to any of them re-applies the policy to its meetings.
-POLICY_FIELDS = ("recording_policy", "skip_declined", "min_attendees")
+from .policies import POLICY_OPTIONS
 
 
 class CalendarSerializer(serializers.ModelSerializer):
@@ -37,7 +35,7 @@ class CalendarSerializer(serializers.ModelSerializer):
             "email",
             "status",
             "disconnect_reason",
-            *POLICY_FIELDS,
+            *POLICY_OPTIONS,
             "last_synced_at",
             "created_at",
         ]

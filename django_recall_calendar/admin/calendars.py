@@ -15,13 +15,12 @@ from django.utils.translation import ngettext
 from .. import connections, scheduling, sync
 from ..client import RecallClient
 from ..models import Calendar
+from ..policies import POLICY_FIELDS
 from .actions import WithoutBulkDelete, intermediate_page, report, run_each
 from .display import pretty_json
 from .filters import has_bot
 
 User = get_user_model()
-#: Fields whose change makes the calendar's bots follow at once.
-POLICY_FIELDS = {"recording_policy", "skip_declined", "min_attendees", "series_overrides"}
 OWNER_SEARCH = [f"user__{User.USERNAME_FIELD}", f"user__{User.get_email_field_name()}"]
 
 
@@ -68,10 +67,7 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["user", "social_account", "platform", "oauth_email", "platform_email"]}),
-        (
-            _("Recording policy"),
-            {"fields": ["recording_policy", "skip_declined", "min_attendees", "series_overrides"]},
-        ),
+        (_("Recording policy"), {"fields": list(POLICY_FIELDS)}),
         (
             _("At Recall"),
             {
@@ -157,7 +153,7 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Calendar, form, change: bool) -> None:
         """A changed policy is applied at once (as the REST API does), not at the next sync."""
         super().save_model(request, obj, form, change)
-        if change and POLICY_FIELDS.intersection(form.changed_data):
+        if change and set(POLICY_FIELDS).intersection(form.changed_data):
             self.reconcile(request, [obj])
 
     def reconcile(self, request: HttpRequest, calendars) -> None:

@@ -26,8 +26,8 @@ from rest_framework.response import Response
 from .. import __version__, connections, scheduling
 from ..exceptions import RecallError
 from ..models import Calendar, CalendarEvent, RecordOverride
+from ..policies import POLICY_FIELDS
 from ..serializers import (
-    POLICY_FIELDS,
     BotRequestSerializer,
     CalendarEventSerializer,
     CalendarSerializer,
