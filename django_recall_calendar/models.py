@@ -147,6 +147,20 @@ class Calendar(models.Model):
         return ""
 
 
+def has_bot_condition(prefix: str = "") -> Q:
+    """The event has a bot, in either scheduling mode (``prefix`` reaches the event through a join,
+    e.g. ``"events__"`` to count a calendar's events with a bot).
+
+    Managed: a non-empty ``bots`` list (comparing the JSON value with ``[]`` is portable across
+    SQLite and PostgreSQL and needs no JSON functions). Self-managed: a SelfManagedBot row with a
+    Recall bot id; that joins a many-to-many relation, so count with ``distinct=True`` and filter
+    with ``.distinct()``.
+    """
+    if conf.get("SCHEDULING_MODE") == "self_managed":
+        return Q(**{f"{prefix}self_managed_bots__recall_bot_id__isnull": False})
+    return ~Q(**{f"{prefix}bots": []})
+
+
 class CalendarEventQuerySet(models.QuerySet):
     def upcoming(self, now=None) -> CalendarEventQuerySet:
         """Events not deleted whose end lies in the future."""
@@ -156,15 +170,8 @@ class CalendarEventQuerySet(models.QuerySet):
         return self.filter(calendar__user=user)
 
     def with_bot(self, has_bot: bool = True) -> CalendarEventQuerySet:
-        """Events that have a bot (``has_bot=False``: that have none), in either scheduling mode.
-
-        Managed: a non-empty ``bots`` list (comparing the JSON value with ``[]`` is portable).
-        Self-managed: a SelfManagedBot row with a Recall bot id (a join, hence ``distinct``).
-        """
-        if conf.get("SCHEDULING_MODE") == "self_managed":
-            condition = Q(self_managed_bots__recall_bot_id__isnull=False)
-        else:
-            condition = ~Q(bots=[])
+        """Events that have a bot (``has_bot=False``: that have none), in either scheduling mode."""
+        condition = has_bot_condition()
         return self.filter(condition).distinct() if has_bot else self.exclude(condition)
 
 

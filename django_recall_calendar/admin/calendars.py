@@ -14,11 +14,10 @@ from django.utils.translation import ngettext
 
 from .. import connections, scheduling, sync
 from ..client import RecallClient
-from ..models import Calendar
+from ..models import Calendar, has_bot_condition
 from ..policies import POLICY_FIELDS
 from .actions import WithoutBulkDelete, intermediate_page, report, run_each
 from .display import pretty_json
-from .filters import has_bot
 
 User = get_user_model()
 OWNER_SEARCH = [f"user__{User.USERNAME_FIELD}", f"user__{User.get_email_field_name()}"]
@@ -29,7 +28,9 @@ def annotate_counts(queryset: QuerySet[Calendar]) -> QuerySet[Calendar]:
     upcoming = Q(events__is_deleted=False, events__end_time__gt=timezone.now())
     return queryset.annotate(
         upcoming_count=Count("events", filter=upcoming, distinct=True),
-        scheduled_bot_count=Count("events", filter=upcoming & has_bot("events__"), distinct=True),
+        scheduled_bot_count=Count(
+            "events", filter=upcoming & has_bot_condition("events__"), distinct=True
+        ),
     )
 
 

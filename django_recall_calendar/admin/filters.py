@@ -9,21 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .. import scheduling
-
-
-def has_bot(prefix: str = "") -> Q:
-    """The event has a bot (``prefix`` reaches the event through a join, e.g. ``"events__"``).
-
-    Managed mode: the event's ``bots`` JSON list is not empty; comparing the JSON value with ``[]``
-    is portable (SQLite and PostgreSQL) and needs no JSON functions. Self-managed mode: a
-    SelfManagedBot row with a Recall bot id. The condition joins a many-to-many relation in that
-    mode, so callers count with ``distinct=True`` and filter with ``.distinct()``.
-    """
-    if scheduling.is_self_managed():
-        return Q(**{f"{prefix}self_managed_bots__recall_bot_id__isnull": False})
-    return ~Q(**{f"{prefix}bots": []})
-
+from ..models import has_bot_condition
 
 #: Recall's ``meeting_platform`` enum (openapi MeetingPlatformEnum): fixed choices cost no query,
 #: where a DISTINCT over every event would scan the table on each page load.
@@ -118,4 +104,4 @@ class HasBotFilter(YesNoFilter):
     parameter_name = "has_bot"
 
     def condition(self) -> Q:
-        return has_bot()
+        return has_bot_condition()
