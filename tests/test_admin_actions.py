@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin import site
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -305,6 +307,80 @@ def test_disconnect_asks_for_confirmation_then_deletes_at_recall(
     assert messages_of(response) == [("success", "Disconnected 1 calendar.")]
     assert recall_id not in recall_emulator.calendars
     assert not Calendar.objects.filter(pk=calendar.pk).exists()
+
+
+# --- Delete (the change page's "Delete") -------------------------------------------------------
+
+
+def test_deleting_a_calendar_disconnects_it_at_recall(admin_client, recall_emulator, calendar):
+    recall_id = str(calendar.recall_id)
+    mirror_events(recall_emulator, calendar, upcoming(2))
+    delete = reverse("admin:recall_calendar_calendar_delete", args=[calendar.pk])
+    assert admin_client.get(delete).status_code == 200
+
+    response = admin_client.post(delete, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert recall_id not in recall_emulator.calendars
+    assert not Calendar.objects.filter(pk=calendar.pk).exists()
+    assert not CalendarEvent.objects.exists()
+    assert len(recall_emulator.requests_for("DELETE", f"/api/v2/calendars/{recall_id}/")) == 1
+    assert LogEntry.objects.filter(action_flag=DELETION).count() == 1
+
+
+def test_a_calendar_already_gone_at_recall_is_deleted_here(admin_client, recall_http, calendar):
+    recall_http.delete(f"/api/v2/calendars/{calendar.recall_id}/")
+    delete = reverse("admin:recall_calendar_calendar_delete", args=[calendar.pk])
+
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Calendar.objects.filter(pk=calendar.pk).exists()
+
+
+def test_a_recall_failure_keeps_the_calendar_and_says_why(admin_client, recall_emulator, calendar):
+    recall_emulator.inject_fault("500", count=20, path="/api/v2/calendars/")
+    delete = reverse("admin:recall_calendar_calendar_delete", args=[calendar.pk])
+
+    response = admin_client.post(delete, {"post": "yes"})
+
+    change = reverse("admin:recall_calendar_calendar_change", args=[calendar.pk])
+    assert response.status_code == 302 and response["Location"] == change
+    ((level, text),) = messages_of(response)
+    assert level == "error" and "was not deleted" in text and "500" in text
+    assert str(calendar.recall_id) in recall_emulator.calendars
+    assert Calendar.objects.filter(pk=calendar.pk).exists()
+    assert not LogEntry.objects.filter(action_flag=DELETION).exists()
+
+
+def test_delete_queryset_disconnects_each_calendar_at_recall(rf, admin_user, recall_emulator):
+    calendars = [
+        connect_calendar(recall_emulator, User.objects.create_user(name), f"{name}@corp.example")
+        for name in ("ann", "bob")
+    ]
+    request = rf.post("/")
+    request.user = admin_user
+
+    site.get_model_admin(Calendar).delete_queryset(request, Calendar.objects.all())
+
+    assert recall_emulator.calendars == {}
+    assert not Calendar.objects.exists()
+    for calendar in calendars:
+        path = f"/api/v2/calendars/{calendar.recall_id}/"
+        assert len(recall_emulator.requests_for("DELETE", path)) == 1
+
+
+def test_deleting_a_user_deletes_their_calendars_at_recall_once(
+    admin_client, recall_emulator, calendar, django_capture_on_commit_callbacks
+):
+    """The user's calendars cascade locally (not through the calendar admin); the user deletion
+    receiver deletes them at Recall once the deletion commits, and only once."""
+    delete = reverse("admin:auth_user_delete", args=[calendar.user.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+
+    path = f"/api/v2/calendars/{calendar.recall_id}/"
+    assert len(recall_emulator.requests_for("DELETE", path)) == 1
+    assert recall_emulator.calendars == {}
+    assert not Calendar.objects.exists()
 
 
 # --- Replay --------------------------------------------------------------------------------------

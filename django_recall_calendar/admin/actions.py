@@ -29,10 +29,10 @@ MAX_DETAILS = 10
 
 
 class WithoutBulkDelete:
-    """A ModelAdmin mixin removing "delete selected" where a local delete would mislead.
+    """A ModelAdmin mixin removing "delete selected" where a bulk delete would mislead.
 
-    Deleting a calendar or an event here would not delete it at Recall: the calendar would keep
-    recording, and the next sync would bring the event back. Disconnect is the way to remove one.
+    An event deleted here is not deleted at Recall, so the next sync brings it back. Calendars are
+    removed in bulk with "Disconnect…", which reports each calendar's outcome at Recall.
     """
 
     def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections import Counter
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import connections, scheduling, sync
 from ..client import RecallClient
+from ..exceptions import RecallError
 from ..models import Calendar, has_bot_condition
 from ..policies import POLICY_FIELDS
 from .actions import WithoutBulkDelete, intermediate_page, report, run_each
@@ -94,6 +98,36 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Calendars are created by their owners connecting an account, never typed in."""
         return False
+
+    def delete_model(self, request: HttpRequest, obj: Calendar) -> None:
+        """Deleting disconnects: the calendar and its bots go at Recall first, then here."""
+        connections.disconnect_calendar(obj, by_user=False)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Calendar]) -> None:
+        """As :meth:`delete_model`, for each calendar (a Recall failure stops at that calendar)."""
+        client = RecallClient.from_settings()
+        for calendar in queryset:
+            connections.disconnect_calendar(calendar, by_user=False, client=client)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        """A Recall failure keeps the calendar, here and at Recall, and says why (not a 500).
+
+        Django runs the deletion in a transaction, so the failure also undoes its log entry.
+        """
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except RecallError as exc:
+            self.message_user(
+                request,
+                _("The calendar was not deleted: Recall did not delete it (%(error)s).")
+                % {"error": exc},
+                messages.ERROR,
+            )
+            change = admin_urlname(self.opts, "change")
+            url = reverse(change, args=[quote(object_id)], current_app=self.admin_site.name)
+            return HttpResponseRedirect(url)
 
     @admin.display(description=_("email"), ordering="platform_email")
     def email(self, obj: Calendar) -> str:
