@@ -6,6 +6,7 @@ lets a host change settings without restarting anything that imported this modul
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
     "WEBHOOK_RETRY_DELAYS": [5, 60, 300, 1800, 7200],
+    # Seconds after which a worker's claim on a delivery (or a delivery never enqueued) counts as
+    # lost: a crashed worker's; longer than any one delivery's processing may take.
+    "WEBHOOK_CLAIM_TIMEOUT": 15 * 60,
+    # The same for a self-managed bot's deduplication key claimed while its bot is being created.
+    "SELF_MANAGED_CLAIM_TIMEOUT": 2 * 60,
     "PLATFORMS": {
         "google-oauth2": "google_calendar",
         "microsoft-graph": "microsoft_outlook",
@@ -67,6 +73,16 @@ def get(key: str) -> Any:
     if key in REQUIRED and not value:
         raise ImproperlyConfigured(f"{SETTINGS_NAME}[{key!r}] is not set.")
     return value
+
+
+def duration(key: str) -> timedelta:
+    """A setting given in seconds, as a timedelta; anything but a number >= 0 names the key."""
+    value = get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}[{key!r}] must be a number of seconds, not {value!r}."
+        )
+    return timedelta(seconds=value)
 
 
 def base_url() -> str:

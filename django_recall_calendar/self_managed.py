@@ -3,15 +3,15 @@
 The key is claimed in the database (``SelfManagedBot.deduplication_key`` is unique) before Recall
 is called, so two syncs racing on copies of one meeting create one bot: the loser of the insert
 joins the winner's row. A row whose bot id is still empty is being created by its claimer; a
-claim older than :data:`STALE_CLAIM` (a crashed worker) may be taken over, and the new claimer first
-adopts a bot the crashed one may have created (found by the key in the bot's ``metadata``).
+claim older than the ``SELF_MANAGED_CLAIM_TIMEOUT`` setting (a crashed worker) may be taken over,
+and the new claimer first adopts a bot the crashed one may have created (found by the key in the
+bot's ``metadata``).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -19,12 +19,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists
 from django.utils import timezone
 
+from . import conf
 from .client import RecallClient
 from .dedup import canonical_meeting_url, format_start
 from .exceptions import RecallInvalidRequestError, RecallNotFoundError
 from .models import CalendarEvent, SelfManagedBot
 
-STALE_CLAIM = timedelta(minutes=2)
 CLAIM_ATTEMPTS = 3
 CREATE, TAKE_OVER = "create", "take over"
 
@@ -89,7 +89,7 @@ def _claim(key: str, event: CalendarEvent) -> tuple[SelfManagedBot, str]:
             if attempt + 1 == CLAIM_ATTEMPTS:
                 raise
             continue  # the claimer gave up between our insert and our read: claim again
-        stale = timezone.now() - STALE_CLAIM
+        stale = timezone.now() - conf.duration("SELF_MANAGED_CLAIM_TIMEOUT")
         taken_over = (
             row.recall_bot_id is None
             and row.updated_at < stale

@@ -6,7 +6,8 @@ the view, the task, the admin and ``manage.py recall_webhooks`` all share one im
 Exactly once rests on two database guarantees, never on a read before a write:
 - recording: the unique ``message_id`` refuses a second copy (``IntegrityError`` in a savepoint);
 - processing: a worker owns a delivery only after a conditional UPDATE moved it to ``processing``;
-  a claim older than ``CLAIM_TIMEOUT`` belongs to a crashed worker and can be taken over.
+  a claim older than the ``WEBHOOK_CLAIM_TIMEOUT`` setting belongs to a crashed worker and can be
+  taken over.
 
 Retries: a failed delivery gets ``next_attempt_at`` from ``WEBHOOK_RETRY_DELAYS`` (one delay per
 attempt; after the last one it stays failed until replayed). A task backend that supports deferred
@@ -38,8 +39,6 @@ logger = logging.getLogger(__name__)
 CALENDAR_UPDATE = "calendar.update"
 CALENDAR_SYNC_EVENTS = "calendar.sync_events"
 
-#: A ``processing`` claim older than this is a crashed worker's: another worker may take it over.
-CLAIM_TIMEOUT = timedelta(minutes=15)
 #: Stored error texts are cut to this length (a traceback-sized message helps nobody in a list).
 MAX_ERROR_LENGTH = 2000
 
@@ -220,7 +219,10 @@ def _claimable(now: datetime, *, force: bool = False) -> Q:
 
     ``force`` (a replay) also takes processed, ignored and not-yet-due failed rows.
     """
-    stale = Q(status=DeliveryStatus.PROCESSING, claimed_at__lt=now - CLAIM_TIMEOUT)
+    stale = Q(
+        status=DeliveryStatus.PROCESSING,
+        claimed_at__lt=now - conf.duration("WEBHOOK_CLAIM_TIMEOUT"),
+    )
     if force:
         return ~Q(status=DeliveryStatus.PROCESSING) | stale
     due = Q(status=DeliveryStatus.FAILED, next_attempt_at__lte=now)
@@ -367,9 +369,10 @@ def replay(delivery: WebhookDelivery) -> str:
 def due_deliveries(now: datetime | None = None) -> QuerySet:
     """Deliveries that need a worker: failed and due, stale claims, and old never-enqueued ones."""
     now = now or timezone.now()
-    lost = Q(status=DeliveryStatus.RECEIVED, received_at__lt=now - CLAIM_TIMEOUT)
+    expired = now - conf.duration("WEBHOOK_CLAIM_TIMEOUT")
+    lost = Q(status=DeliveryStatus.RECEIVED, received_at__lt=expired)
     due = Q(status=DeliveryStatus.FAILED, next_attempt_at__lte=now)
-    stale = Q(status=DeliveryStatus.PROCESSING, claimed_at__lt=now - CLAIM_TIMEOUT)
+    stale = Q(status=DeliveryStatus.PROCESSING, claimed_at__lt=expired)
     return WebhookDelivery.objects.filter(lost | due | stale).order_by("received_at", "pk")
 
 

@@ -1,5 +1,7 @@
 """The app's settings: defaults, call-time reads, regions, and errors that name the missing key."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -122,3 +124,16 @@ def test_platforms_and_recording_policy_can_be_customised(settings):
     assert conf.platform_for_backend("my-google") == "google_calendar"
     assert conf.platform_for_backend("google-oauth2") is None
     assert conf.default_recording_policy() == "all"
+
+
+def test_claim_timeouts_are_durations_in_seconds(settings):
+    settings.RECALL_CALENDAR = {"API_KEY": "key", "SELF_MANAGED_CLAIM_TIMEOUT": 0.5}
+    assert conf.duration("WEBHOOK_CLAIM_TIMEOUT") == timedelta(minutes=15)
+    assert conf.duration("SELF_MANAGED_CLAIM_TIMEOUT") == timedelta(milliseconds=500)
+
+
+@pytest.mark.parametrize("value", ["900", -1, None, True, [60]])
+def test_a_duration_that_is_not_seconds_names_the_setting(settings, value):
+    settings.RECALL_CALENDAR = {"API_KEY": "key", "WEBHOOK_CLAIM_TIMEOUT": value}
+    with pytest.raises(ImproperlyConfigured, match=r"\['WEBHOOK_CLAIM_TIMEOUT'\].*seconds"):
+        conf.duration("WEBHOOK_CLAIM_TIMEOUT")

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from django_recall_calendar import conf
 from django_recall_calendar.client import RecallClient
 from django_recall_calendar.dedup import deduplication_key
 from django_recall_calendar.models import CalendarEvent, Platform, RecordingPolicy, SelfManagedBot
@@ -19,7 +20,6 @@ from django_recall_calendar.scheduling import (
     schedule_bot,
     unschedule_bot,
 )
-from django_recall_calendar.self_managed import STALE_CLAIM
 from django_recall_calendar.sync import sync_events
 
 from .test_scheduling import connect, in_hours, local, teams_link
@@ -244,7 +244,9 @@ def _claimed_elsewhere(emulator, *, stale: bool) -> tuple[CalendarEvent, SelfMan
     )
     if stale:
         SelfManagedBot.objects.filter(pk=row.pk).update(
-            updated_at=timezone.now() - STALE_CLAIM - timedelta(seconds=1)
+            updated_at=timezone.now()
+            - conf.duration("SELF_MANAGED_CLAIM_TIMEOUT")
+            - timedelta(seconds=1)
         )
     return event, row
 
@@ -275,6 +277,15 @@ def test_a_stale_claim_without_a_bot_creates_one(emulator):
     (bot_id,) = emulator.bots
     row.refresh_from_db()
     assert str(row.recall_bot_id) == bot_id
+
+
+def test_a_longer_claim_timeout_leaves_a_younger_claim_to_its_claimer(emulator, settings):
+    event, row = _claimed_elsewhere(emulator, stale=True)  # stale by the default (2 minutes)
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "SELF_MANAGED_CLAIM_TIMEOUT": 3600}
+    schedule_bot(event)
+    assert v1_calls(emulator) == []
+    row.refresh_from_db()
+    assert row.recall_bot_id is None
 
 
 @pytest.mark.django_db(transaction=True)

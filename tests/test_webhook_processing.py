@@ -247,12 +247,19 @@ def test_only_one_of_two_claims_wins(recall_emulator, calendar, queued):
     assert WebhookDelivery.objects.get().attempts == 1
 
 
-def test_a_crashed_workers_claim_is_taken_over(recall_emulator, calendar, queued):
+@pytest.mark.parametrize("timeout", [None, 60])
+def test_a_crashed_workers_claim_is_taken_over(
+    recall_emulator, calendar, queued, settings, timeout
+):
+    """Once older than WEBHOOK_CLAIM_TIMEOUT (default 15 minutes, or as set), not before."""
+    if timeout is not None:
+        settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "WEBHOOK_CLAIM_TIMEOUT": timeout}
     recall_emulator.connect_calendar(str(calendar.recall_id))
-    long_ago = timezone.now() - webhooks.CLAIM_TIMEOUT - timedelta(seconds=1)
-    WebhookDelivery.objects.update(
-        status=DeliveryStatus.PROCESSING, claimed_at=long_ago, attempts=1
-    )
+    expired = timezone.now() - conf.duration("WEBHOOK_CLAIM_TIMEOUT")
+    claim = {"status": DeliveryStatus.PROCESSING, "attempts": 1}
+    WebhookDelivery.objects.update(claimed_at=expired + timedelta(seconds=5), **claim)
+    assert not webhooks.due_deliveries().exists()  # a live worker's claim
+    WebhookDelivery.objects.update(claimed_at=expired - timedelta(seconds=1))
 
     call_command("recall_webhooks", "--retry-failed")
 
@@ -266,7 +273,8 @@ def test_a_crashed_workers_claim_is_taken_over(recall_emulator, calendar, queued
 def test_a_delivery_whose_enqueue_was_lost_is_picked_up(recall_emulator, calendar, queued):
     recall_emulator.connect_calendar(str(calendar.recall_id))
     queued.results.clear()  # the task never reached a worker
-    WebhookDelivery.objects.update(received_at=timezone.now() - webhooks.CLAIM_TIMEOUT * 2)
+    lost_at = timezone.now() - conf.duration("WEBHOOK_CLAIM_TIMEOUT") * 2
+    WebhookDelivery.objects.update(received_at=lost_at)
 
     assert webhooks.retry_due() == {DeliveryStatus.PROCESSED: 1}
 
