@@ -9,6 +9,19 @@ import requests
 
 
 @pytest.fixture
+def alice(django_user_model):
+    """A site user; the calendar accounts she connects have addresses of their own."""
+    return django_user_model.objects.create_user("alice", "alice@site.example", "pw")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    """The test client, signed in as alice."""
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
 def quiet_emulator(recall_emulator):
     """The emulator recording its webhooks without delivering them: the test drives each sync."""
     recall_emulator.webhook_url = None

@@ -86,11 +86,6 @@ def api_for(user) -> APIClient:
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@example.com", "pw")
-
-
-@pytest.fixture
 def bob(django_user_model):
     return django_user_model.objects.create_user("bob", "bob@example.com", "pw")
 

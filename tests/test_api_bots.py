@@ -17,11 +17,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@example.com", "pw")
-
-
-@pytest.fixture
 def api(alice) -> APIClient:
     client = APIClient()
     client.force_login(alice)

@@ -19,17 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@site.example", "pw")
-
-
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
 def alice_calendar(alice_client, recall_emulator) -> Calendar:
     oauth_connect(alice_client, recall_emulator, "google-oauth2", "alice@work.example")
     return Calendar.objects.get()
@@ -132,6 +121,7 @@ def test_disconnect_while_recall_is_down_keeps_the_calendar_and_says_so(
 
     [message] = messages_of(page)
     assert "could not be disconnected right now" in message
+    assert '<li class="error">' in page.content.decode()  # shown on the page
     assert Calendar.objects.filter(pk=alice_calendar.pk).exists()
     assert len(recall_emulator.calendars) == 1
     assert disconnected_signals == []

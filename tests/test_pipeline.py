@@ -32,17 +32,6 @@ CLIENT_IDS = {
 }
 
 
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@site.example", "pw")
-
-
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def remote_calendars(emulator) -> list[dict]:
     return list(emulator.calendars.values())
 
