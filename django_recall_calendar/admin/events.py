@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -234,16 +236,10 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
                 preview=queryset.select_related("calendar__user")[:20],
             )
         config = form.per_call_config()
-        outcome = run_each(
-            queryset.select_related("calendar"),
-            lambda event: scheduling.schedule_bot(event, bot_config=config),
-            skip_errors=(scheduling.SchedulingRefused,),
-            shown_errors=(scheduling.SchedulingError,),
-        )
-        report(
-            self,
+        self.run_on_events(
             request,
-            outcome,
+            queryset,
+            lambda event: scheduling.schedule_bot(event, bot_config=config),
             lambda n: (
                 ngettext("Scheduled a bot for %d event.", "Scheduled a bot for %d events.", n) % n
             ),
@@ -257,17 +253,28 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
                 raise Skipped(_("no bot to remove"))
             scheduling.unschedule_bot(event)
 
-        outcome = run_each(
-            queryset.select_related("calendar"),
-            remove,
-            skip_errors=(scheduling.SchedulingRefused,),
-            shown_errors=(scheduling.SchedulingError,),
-        )
-        report(
-            self,
+        self.run_on_events(
             request,
-            outcome,
+            queryset,
+            remove,
             lambda n: (
                 ngettext("Removed the bot of %d event.", "Removed the bots of %d events.", n) % n
             ),
         )
+
+    def run_on_events(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[CalendarEvent],
+        operation: Callable[[CalendarEvent], object],
+        done: Callable[[int], str],
+    ) -> None:
+        """Apply a bot operation to each event and report: a meeting no bot can join is a skip,
+        scheduling's own errors are failures shown with their text."""
+        outcome = run_each(
+            queryset.select_related("calendar"),
+            operation,
+            skip_errors=(scheduling.SchedulingRefused,),
+            shown_errors=(scheduling.SchedulingError,),
+        )
+        report(self, request, outcome, done)
