@@ -1,7 +1,5 @@
 """Settings for the test suite: SQLite by default, PostgreSQL when DATABASE_URL is set."""
 
-import os
-
 import dj_database_url
 import django
 
