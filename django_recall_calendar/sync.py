@@ -308,8 +308,21 @@ def _owning_calendars(
     return found
 
 
+def _without_nul(value: Any) -> Any:
+    """``value`` without NUL characters in any string or key: PostgreSQL's text and jsonb refuse
+    them, and one such character in a provider's payload would fail its page on every retry."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
 def _event_row(recall_id: uuid.UUID, event: dict, calendar: Calendar) -> CalendarEvent | None:
     """An unsaved row for Recall's event object, or None when it lacks a start time."""
+    event = _without_nul(event)
     start = parse_datetime_or_none(event.get("start_time"))
     if start is None:
         logger.warning("Skipping calendar event %s without a start time.", recall_id)
