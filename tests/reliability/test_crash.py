@@ -3,8 +3,8 @@
 The worker is a real process (``manage.py recall_webhooks --replay ID``) on a database shared with
 the test: the test database on PostgreSQL, a database file of its own on SQLite. An emulator stall
 on the events listing holds the worker inside the sync until it is SIGKILLed. Its claim then blocks
-other workers until it is older than ``CLAIM_TIMEOUT`` (the test ages it rather than wait 15
-minutes); ``recall_webhooks --retry-failed`` then takes the delivery over and finishes it.
+other workers until it is older than ``WEBHOOK_CLAIM_TIMEOUT`` (15 minutes by default; one second
+for the recovering worker here); ``recall_webhooks --retry-failed`` then takes it over and finishes.
 """
 
 from __future__ import annotations
@@ -16,21 +16,22 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection, connections
-from django.db.models import F
 from django.db.utils import load_backend
+from django.utils import timezone
 
 from django_recall_calendar.models import Calendar, CalendarEvent, DeliveryStatus, WebhookDelivery
-from django_recall_calendar.webhooks import CLAIM_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS_PATH = "/api/v2/calendar-events/"
 STALL_SECONDS = 60
+SHORT_CLAIM_TIMEOUT = 1
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,13 +71,16 @@ def shared_db(tmp_path):
         del connections[alias]
 
 
-def manage(shared: SharedDatabase, emulator, *args: str) -> subprocess.Popen:
+def manage(
+    shared: SharedDatabase, emulator, *args: str, **recall_settings: object
+) -> subprocess.Popen:
     """Start ``manage.py recall_webhooks ARGS`` on the shared database, talking to the emulator."""
     recall = {
         "BASE_URL": emulator.base_url,
         "API_KEY": emulator.api_key,
         "WEBHOOK_SECRET": emulator.webhook_secret,
         "TIMEOUT": STALL_SECONDS * 2,  # the stall must hold the worker, not time it out
+        **recall_settings,
     }
     env = {
         **os.environ,
@@ -144,9 +148,13 @@ def test_a_killed_worker_s_delivery_is_processed_later_exactly_once(quiet_emulat
     assert rows.values_list("status", flat=True).get() == DeliveryStatus.PROCESSING
     assert len(emulator.requests_for("GET", EVENTS_PATH)) == 1
 
-    # Fifteen minutes on, the claim is stale: the next --retry-failed finishes the delivery.
-    rows.update(claimed_at=F("claimed_at") - CLAIM_TIMEOUT)
-    out = finish(manage(shared_db, emulator, "--retry-failed"))
+    # Once the claim is older than the timeout, the next --retry-failed finishes the delivery.
+    claimed_at = rows.values_list("claimed_at", flat=True).get()
+    wait_for(lambda: timezone.now() - claimed_at > timedelta(seconds=SHORT_CLAIM_TIMEOUT))
+    recovery = manage(
+        shared_db, emulator, "--retry-failed", WEBHOOK_CLAIM_TIMEOUT=SHORT_CLAIM_TIMEOUT
+    )
+    out = finish(recovery)
     assert "1 processed" in out
     processed = rows.get()
     assert (processed.status, processed.attempts) == (DeliveryStatus.PROCESSED, 2)
