@@ -239,7 +239,10 @@ class ReconcileResult:
 
 def _in_order(events: Iterable[CalendarEvent]) -> list[CalendarEvent]:
     if isinstance(events, QuerySet):
-        events = events.select_related("calendar").prefetch_related("self_managed_bots")
+        # ``raw`` is never read here, and can be most of a row's bytes.
+        events = events.select_related("calendar").defer("raw")
+        if is_self_managed():
+            events = events.prefetch_related("self_managed_bots")
     return sorted(events, key=lambda event: (event.start_time, event.pk or 0))
 
 
