@@ -2,7 +2,8 @@
 
 ``BENCH_DATABASE`` picks the database: ``sqlite`` (a file, as a real deployment would use, not an
 in-memory database that flatters every write) or ``postgres`` (127.0.0.1:5432, user postgres). The
-harness creates the scratch database named by ``TEST["NAME"]`` and drops it afterwards.
+harness creates the scratch database named by ``TEST["NAME"]`` and drops it afterwards. Connections
+persist across requests (``CONN_MAX_AGE``), as a production deployment configures them.
 """
 
 import os
@@ -64,6 +65,7 @@ if DATABASE == "postgres":
             "USER": "postgres",
             "HOST": "127.0.0.1",
             "PORT": "5432",
+            "CONN_MAX_AGE": 60,
             "TEST": {"NAME": "recall_bench"},
         }
     }
@@ -73,6 +75,7 @@ elif DATABASE == "sqlite":
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(_FILE),
+            "CONN_MAX_AGE": 60,
             "TEST": {"NAME": str(_FILE)},
         }
     }

@@ -109,6 +109,7 @@ def calendar(django_user_model) -> Calendar:
 @settings(
     max_examples=60,
     deadline=None,
+    database=None,  # no .hypothesis/ folder in the work tree; each run explores afresh
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(page=st.lists(calendar_events(), min_size=1, max_size=4))

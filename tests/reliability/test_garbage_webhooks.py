@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 PROPERTY = settings(
     max_examples=120,
     deadline=None,
+    database=None,  # no .hypothesis/ folder in the work tree; each run explores afresh
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 HEADER_NAMES = ("webhook", "svix")
