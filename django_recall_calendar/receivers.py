@@ -44,8 +44,8 @@ def email_disconnected_owner(sender, calendar, reason="", deleted=False, **kwarg
 @receiver(signals.events_synced, dispatch_uid="recall_calendar_reconcile_synced_events")
 def reconcile_synced_events(sender, calendar, events, **kwargs) -> None:
     """Apply the recording policy to what a sync changed: schedule, move or remove bots."""
-    from .scheduling import reconcile_events
+    from .scheduling import reconcile_candidates, reconcile_events
 
-    result = reconcile_events(events)
+    result = reconcile_events(reconcile_candidates(events))
     if result.failed:
         logger.warning("Reconciling calendar %s: %d event(s) failed.", calendar.pk, result.failed)

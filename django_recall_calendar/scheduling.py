@@ -15,14 +15,14 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import conf, self_managed, signals
 from .client import RecallClient
 from .dedup import canonical_meeting_url, deduplication_key
 from .exceptions import RecallError
-from .models import Calendar, CalendarEvent, RecordOverride
+from .models import Calendar, CalendarEvent, RecordingPolicy, RecordOverride, has_bot_condition
 from .policies import should_record, unrecordable_reason
 from .utils import parse_datetime_or_none
 
@@ -38,6 +38,7 @@ __all__ = [
     "canonical_meeting_url",
     "deduplication_key",
     "reconcile_calendar",
+    "reconcile_candidates",
     "reconcile_events",
     "schedule_bot",
     "set_record_override",
@@ -284,6 +285,35 @@ def reconcile_events(
             result.errors[str(event.recall_id)] = str(exc)
             logger.warning("Reconciling the bot of event %s failed: %s", event.recall_id, exc)
     return result
+
+
+def _wants_nothing(calendar: Calendar) -> bool:
+    """Whether no event of ``calendar`` can be wanted without its own "always" override: the policy
+    is off and no series is overridden to "always" (see :func:`policies.should_record`)."""
+    series = (calendar.series_overrides or {}).values()
+    return calendar.recording_policy == RecordingPolicy.OFF and RecordOverride.ALWAYS not in series
+
+
+def reconcile_candidates(events: QuerySet[CalendarEvent]) -> QuerySet[CalendarEvent]:
+    """The subset of ``events`` that :func:`reconcile_events` could make a Recall call for.
+
+    In a calendar that wants nothing, only an event with a bot (to remove) or an "always" override
+    (to schedule) can need a call; every other one would be counted unchanged. Selecting them in
+    SQL spares loading and evaluating thousands of rows after a large sync with recording off.
+    """
+    quiet = [
+        calendar.pk
+        for calendar in Calendar.objects.filter(pk__in=events.values("calendar_id")).only(
+            "pk", "recording_policy", "series_overrides"
+        )
+        if _wants_nothing(calendar)
+    ]
+    if not quiet:
+        return events
+    candidates = events.filter(
+        ~Q(calendar_id__in=quiet) | Q(record_override=RecordOverride.ALWAYS) | has_bot_condition()
+    )
+    return candidates.distinct() if is_self_managed() else candidates
 
 
 def reconcile_calendar(

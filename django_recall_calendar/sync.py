@@ -9,6 +9,7 @@ applied: the next sync resumes from there.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -308,6 +309,15 @@ def _owning_calendars(
     return found
 
 
+def _has_nul(event: dict) -> bool:
+    """Whether a NUL character may be anywhere in ``event``: one C-speed ``json.dumps`` (which
+    writes it as ``\\u0000``) instead of a Python walk over every value of every event."""
+    try:
+        return "\\u0000" in json.dumps(event)
+    except (TypeError, ValueError):  # not plain JSON data: let the walk decide
+        return True
+
+
 def _without_nul(value: Any) -> Any:
     """``value`` without NUL characters in any string or key: PostgreSQL's text and jsonb refuse
     them, and one such character in a provider's payload would fail its page on every retry."""
@@ -322,7 +332,8 @@ def _without_nul(value: Any) -> Any:
 
 def _event_row(recall_id: uuid.UUID, event: dict, calendar: Calendar) -> CalendarEvent | None:
     """An unsaved row for Recall's event object, or None when it lacks a start time."""
-    event = _without_nul(event)
+    if _has_nul(event):
+        event = _without_nul(event)
     start = parse_datetime_or_none(event.get("start_time"))
     if start is None:
         logger.warning("Skipping calendar event %s without a start time.", recall_id)

@@ -1,0 +1,71 @@
+"""After a sync, a calendar whose policy records nothing reconciles only the events that can need
+a Recall call (a bot to remove, an "always" override to honour), selected in SQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from django_recall_calendar.models import CalendarEvent, RecordingPolicy, RecordOverride
+from django_recall_calendar.scheduling import reconcile_candidates, schedule_bot
+from django_recall_calendar.sync import sync_events
+
+pytestmark = pytest.mark.django_db
+
+
+def later(hours: float):
+    return (timezone.now() + timedelta(hours=hours)).replace(microsecond=0)
+
+
+@pytest.fixture
+def calendar(make_calendar):
+    calendar = make_calendar(email="alice@acme.example")
+    calendar.recording_policy = RecordingPolicy.OFF
+    calendar.save()
+    return calendar
+
+
+def test_policy_off_selects_only_events_with_a_bot_or_an_always_override(calendar, quiet_emulator):
+    remotes = quiet_emulator.add_events(str(calendar.recall_id), 4, notify=False)
+    sync_events(calendar)
+    with_bot, always, never, plain = (CalendarEvent.objects.get(recall_id=r["id"]) for r in remotes)
+    schedule_bot(with_bot)
+    CalendarEvent.objects.filter(pk=with_bot.pk).update(record_override="")
+    CalendarEvent.objects.filter(pk=always.pk).update(record_override=RecordOverride.ALWAYS)
+    CalendarEvent.objects.filter(pk=never.pk).update(record_override=RecordOverride.NEVER)
+
+    picked = reconcile_candidates(CalendarEvent.objects.all())
+    assert set(picked.values_list("pk", flat=True)) == {with_bot.pk, always.pk}
+
+    # What the sync's receiver does with them: the bot goes, the "always" meeting gets one.
+    for remote in remotes:
+        quiet_emulator.update_event(remote["id"], start_time=later(30))
+    assert sync_events(calendar).updated == 4
+    bots = dict(CalendarEvent.objects.values_list("pk", "bots"))
+    assert [bot["deduplication_key"] for bot in bots[always.pk]]
+    assert bots[with_bot.pk] == [] and bots[never.pk] == [] and bots[plain.pk] == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"recording_policy": RecordingPolicy.ALL},
+        {"series_overrides": {"series-1": RecordOverride.ALWAYS}},
+    ],
+)
+def test_a_calendar_that_may_want_events_keeps_every_event(calendar, quiet_emulator, fields):
+    quiet_emulator.add_events(str(calendar.recall_id), 3, notify=False)
+    sync_events(calendar)
+    for name, value in fields.items():
+        setattr(calendar, name, value)
+    calendar.save()
+    assert reconcile_candidates(CalendarEvent.objects.all()).count() == 3
+
+
+def test_the_selection_costs_two_queries(calendar, quiet_emulator, django_assert_num_queries):
+    quiet_emulator.add_events(str(calendar.recall_id), 50, notify=False)
+    sync_events(calendar)
+    with django_assert_num_queries(2):  # the calendars' policies, then the candidates
+        assert list(reconcile_candidates(CalendarEvent.objects.all())) == []
