@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
@@ -176,31 +177,87 @@ def record(verified: VerifiedDelivery) -> WebhookDelivery | None:
     Returns None for a copy of an already stored delivery (the unique message id decided), which is
     not processed again. Event types the app does not handle are stored ``ignored`` at once.
     """
-    calendar_recall_id = _calendar_recall_id(verified.payload["data"])
-    fields: dict[str, Any] = {
-        "event_type": verified.event_type,
-        "payload": verified.payload,
-        "calendar_recall_id": calendar_recall_id,
-        "calendar": _find_calendar(calendar_recall_id),
-    }
+    delivery = WebhookDelivery(
+        message_id=verified.message_id,
+        event_type=verified.event_type,
+        payload=verified.payload,
+        calendar_recall_id=_calendar_recall_id(verified.payload["data"]),
+    )
     if verified.event_type not in HANDLERS:
-        fields.update(
-            status=DeliveryStatus.IGNORED,
-            last_error=_unsupported(verified.event_type),
-            processed_at=timezone.now(),
-        )
+        delivery.status = DeliveryStatus.IGNORED
+        delivery.last_error = _unsupported(verified.event_type)
+        delivery.processed_at = timezone.now()
+    connection = connections[router.db_for_write(WebhookDelivery)]
     try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(message_id=verified.message_id, **fields)
-    except IntegrityError:
-        return None
+        if connection.in_atomic_block:  # a savepoint keeps a refused row from failing the caller's
+            with transaction.atomic(using=connection.alias):
+                stored = _insert_once(delivery, connection)
+        else:  # autocommit: the one statement commits on its own
+            stored = _insert_once(delivery, connection)
     except DataError:  # e.g. a NUL character PostgreSQL's jsonb refuses
         raise WebhookRejected("Payload cannot be stored") from None
+    if not stored:
+        return None
     if delivery.status == DeliveryStatus.RECEIVED:
         # robust: a failing enqueue must not turn the stored delivery into a 5xx; the row stays
         # ``received`` and --retry-failed picks it up.
-        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
+        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True, using=connection.alias)
     return delivery
+
+
+def _insert_once(delivery: WebhookDelivery, connection: BaseDatabaseWrapper) -> bool:
+    """Insert ``delivery`` unless its message id is stored; whether it was new.
+
+    One ``INSERT ... ON CONFLICT (message_id) DO NOTHING RETURNING`` (PostgreSQL, SQLite >= 3.35):
+    the unique constraint decides, a copy costs neither an error nor a second query, and the
+    calendar is linked by a subquery in the same statement. Other databases: ``create`` in a
+    savepoint, the unique constraint deciding through ``IntegrityError``.
+    """
+    if connection.vendor not in ("postgresql", "sqlite") or not (
+        connection.features.can_return_columns_from_insert
+    ):
+        delivery.calendar = _find_calendar(delivery.calendar_recall_id)
+        try:
+            with transaction.atomic(using=connection.alias):
+                delivery.save(force_insert=True, using=connection.alias)
+        except IntegrityError:
+            return False
+        return True
+    calendar_sql, calendar_params = _calendar_pk_sql(delivery.calendar_recall_id, connection)
+    meta, quote = WebhookDelivery._meta, connection.ops.quote_name
+    fields = [f for f in meta.local_concrete_fields if f is not meta.pk and f.name != "calendar"]
+    values = [f.get_db_prep_save(f.pre_save(delivery, True), connection) for f in fields]
+    calendar_column = meta.get_field("calendar").column
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}, {quote(calendar_column)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}, {calendar_sql}) "
+        f"ON CONFLICT ({quote(meta.get_field('message_id').column)}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}, {quote(calendar_column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, *calendar_params])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    delivery.pk, delivery.calendar_id = row
+    delivery._state.adding, delivery._state.db = False, connection.alias
+    return True
+
+
+def _calendar_pk_sql(calendar_recall_id: str, connection: BaseDatabaseWrapper) -> tuple[str, list]:
+    """SQL for the local calendar's pk from Recall's calendar id (NULL when not a known UUID)."""
+    try:
+        recall_id = uuid.UUID(calendar_recall_id)
+    except ValueError:
+        return "NULL", []
+    field = Calendar._meta.get_field("recall_id")
+    quote = connection.ops.quote_name
+    subquery = (
+        f"(SELECT {quote(Calendar._meta.pk.column)} FROM {quote(Calendar._meta.db_table)} "
+        f"WHERE {quote(field.column)} = %s)"
+    )
+    return subquery, [field.get_db_prep_value(recall_id, connection)]
 
 
 def _enqueue(delivery_id: int, run_after: datetime | None = None) -> bool:
