@@ -117,6 +117,15 @@ class Calendar(models.Model):
             models.Index(fields=["user", "platform"], name="recall_cal_user_platform"),
             models.Index(fields=["status"], name="recall_cal_status"),
         ]
+        constraints = [
+            # One calendar per OAuth account: two racing consent callbacks cannot both keep one
+            # (the loser's Recall calendar is deleted again by connections.connect_calendar_for).
+            models.UniqueConstraint(
+                fields=["social_auth"],
+                condition=Q(social_auth__isnull=False),
+                name="recall_cal_one_per_account",
+            ),
+        ]
 
     def __str__(self) -> str:
         email = self.platform_email or self.oauth_email or str(self.recall_id)

@@ -6,6 +6,8 @@ the pipeline step, the views and social-auth run unmocked.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.conf import settings
 from django.db import IntegrityError
@@ -13,6 +15,7 @@ from django.db.models.signals import pre_save
 from social_django.models import UserSocialAuth
 
 from django_recall_calendar import signals
+from django_recall_calendar.connections import connect_calendar_for
 from django_recall_calendar.models import Calendar, CalendarStatus
 from django_recall_calendar.sync import refresh_calendar
 
@@ -320,3 +323,30 @@ def test_consent_denied_is_a_message_not_an_error(alice, alice_client, recall_em
     assert page.status_code == 200
     assert messages_of(page)
     assert recall_emulator.calendars == {}
+
+
+def test_a_racing_second_consent_for_one_account_keeps_one_calendar(alice, recall_emulator):
+    """Two consent callbacks of one account that both found no calendar: the unique account
+    constraint lets one row win, and the loser's calendar is deleted at Recall again."""
+    social = UserSocialAuth.objects.create(
+        user=alice, provider="google-oauth2", uid="alice@x.example"
+    )
+
+    def winner_saves_first(sender, instance, **kwargs):
+        pre_save.disconnect(winner_saves_first, sender=Calendar)
+        Calendar.objects.create(
+            user=alice, platform=instance.platform, recall_id=uuid.uuid4(), social_auth=social
+        )
+
+    pre_save.connect(winner_saves_first, sender=Calendar, weak=False)
+    try:
+        with pytest.raises(IntegrityError):
+            connect_calendar_for(
+                alice, "google_calendar", "refresh", "client", "secret", "", social
+            )
+    finally:
+        pre_save.disconnect(winner_saves_first, sender=Calendar)
+
+    [created] = recall_emulator.requests_for("POST", "/api/v2/calendars/")
+    assert created.status == 201
+    assert recall_emulator.calendars == {}  # the loser's Recall calendar is gone again
