@@ -35,6 +35,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
@@ -161,12 +162,24 @@ def http_server(app: WSGIHandler) -> Iterator[int]:
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" per burst
     server = create_server(app, host="127.0.0.1", port=0, threads=SERVER_THREADS)
+    opened: list = []  # the server threads' persistent database connections
+
+    def remember(sender: object, connection: object, **kwargs: object) -> None:
+        opened.append(connection)
+
+    connection_created.connect(remember, weak=False)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         yield server.effective_port
     finally:
         server.close()
+        server.task_dispatcher.shutdown()
+        connection_created.disconnect(remember)
+        # Closed here, not in their threads (now stopped), so the scratch database can be dropped.
+        for connection in opened:
+            if connection.connection is not None:
+                connection.connection.close()
 
 
 def load(port: int, path: str, concurrency: int, requests: list) -> tuple[float, list[float]]:
