@@ -9,11 +9,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory
 from django.urls import reverse
 from svix.webhooks import Webhook
 
-from django_recall_calendar.models import DeliveryStatus, WebhookDelivery
+from django_recall_calendar.models import Calendar, DeliveryStatus, WebhookDelivery
 from django_recall_calendar.views.webhook import WebhookView
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -254,7 +255,18 @@ def test_secret_rotation_accepts_old_and_new_secret_only(client, settings):
     assert WebhookDelivery.objects.count() == 2
 
 
-def test_a_duplicate_is_acknowledged_and_stored_once(client, secret):
+@pytest.fixture(params=["insert-returning", "savepoint-fallback"])
+def insert_path(request, monkeypatch):
+    """Both ways of storing a delivery once: the single upsert statement, and the savepoint path
+    used by databases that cannot return columns from an INSERT (e.g. MySQL)."""
+    if request.param == "savepoint-fallback":
+        if connection.vendor == "postgresql":
+            pytest.skip("psycopg needs RETURNING for every insert; the fallback runs on SQLite")
+        monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    return request.param
+
+
+def test_a_duplicate_is_acknowledged_and_stored_once(client, secret, insert_path):
     body = envelope("bot.done")
     headers = sign(body)
 
@@ -264,6 +276,18 @@ def test_a_duplicate_is_acknowledged_and_stored_once(client, secret):
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json() == {"status": "duplicate"}
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_delivery_is_linked_to_its_known_calendar(client, secret, insert_path, django_user_model):
+    owner = django_user_model.objects.create_user("owner")
+    calendar = Calendar.objects.create(
+        user=owner, recall_id=uuid.uuid4(), platform="google_calendar"
+    )
+    body = envelope("calendar.update", calendar_id=str(calendar.recall_id))
+
+    assert post(client, body, sign(body)).status_code == 200
+
+    assert WebhookDelivery.objects.get().calendar == calendar
 
 
 @pytest.mark.parametrize("event", ["bot.done", "recording.done", "transcript.done", "calendar.x"])
