@@ -198,6 +198,19 @@ def test_remove_bot(admin_client, recall_emulator, calendar):
     assert not CalendarEvent.objects.exclude(bots=[]).exists()
 
 
+def test_an_event_cannot_be_deleted_on_its_own(admin_client, recall_emulator, calendar):
+    [event] = mirror_events(recall_emulator, calendar, upcoming(2))
+    change = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+    delete = reverse("admin:recall_calendar_calendarevent_delete", args=[event.pk])
+    assert delete not in admin_client.get(change).content.decode()
+
+    response = admin_client.post(delete, {"post": "yes"})
+
+    assert response.status_code == 302 and response["Location"] == change
+    assert "cannot be deleted here" in messages_of(response)[0][1]
+    assert CalendarEvent.objects.filter(pk=event.pk).exists()
+
+
 def test_self_managed_mode_schedules_lists_and_removes_bots(
     admin_client, recall_emulator, calendar, settings
 ):

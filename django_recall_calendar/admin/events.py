@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
@@ -174,6 +175,28 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Events come from the calendars themselves, through sync."""
         return False
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        extra_context = {**(extra_context or {}), "show_delete": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        """Refused: a local delete leaves the meeting (and its bot) at Recall.
+
+        Deleting a calendar or a user still removes its events, through the cascade (which checks
+        the delete permission, kept for that reason), not through this page.
+        """
+        self.message_user(
+            request,
+            _(
+                "Meetings mirror the user's calendar and cannot be deleted here: remove its bot "
+                "with “Remove bot”, or disconnect the calendar."
+            ),
+            messages.ERROR,
+        )
+        return redirect("admin:recall_calendar_calendarevent_change", object_id)
 
     @admin.display(description=_("title"), ordering="title")
     def title_or_placeholder(self, obj: CalendarEvent) -> str:
