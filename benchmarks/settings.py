@@ -12,6 +12,8 @@ from pathlib import Path
 
 import django
 
+from tests import settings as test_settings
+
 SECRET_KEY = "benchmarks-only-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -20,41 +22,10 @@ ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "benchmarks.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "social_django",
-    "django_recall_calendar",
-]
-
-MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    }
-]
+# The same apps and templates as the test suite; no social-auth middleware (nothing here logs in).
+INSTALLED_APPS = test_settings.INSTALLED_APPS
+MIDDLEWARE = [name for name in test_settings.MIDDLEWARE if not name.startswith("social_django")]
+TEMPLATES = test_settings.TEMPLATES
 
 DATABASE = os.environ.get("BENCH_DATABASE", "sqlite")
 if DATABASE == "postgres":

@@ -8,6 +8,19 @@ import pytest
 import requests
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.postgres(reason=...)``: the test needs PostgreSQL (skipped, with the reason,
+    on any other database; ``.ci/run`` runs the suite on PostgreSQL too)."""
+    marker = item.get_closest_marker("postgres")
+    if marker is None:
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        why = marker.kwargs.get("reason", "needs PostgreSQL")
+        pytest.skip(f"{why}: set DATABASE_URL to a PostgreSQL database")
+
+
 @pytest.fixture
 def alice(django_user_model):
     """A site user; the calendar accounts she connects have addresses of their own."""

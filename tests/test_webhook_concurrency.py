@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -22,12 +21,8 @@ from django_recall_calendar.utils import parse_datetime_or_none
 THREADS = 8
 
 pytestmark = [
-    pytest.mark.postgres,
+    pytest.mark.postgres(reason="races between workers need PostgreSQL"),
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        "postgresql" not in django_settings.DATABASES["default"]["ENGINE"],
-        reason="races between workers need PostgreSQL: set DATABASE_URL to a PostgreSQL database",
-    ),
 ]
 
 

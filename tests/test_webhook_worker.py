@@ -29,12 +29,8 @@ from django_recall_calendar.models import (
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [
-    pytest.mark.postgres,
+    pytest.mark.postgres(reason="db_worker needs a database shared with the test"),
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        "postgresql" not in django_settings.DATABASES["default"]["ENGINE"],
-        reason="db_worker needs a database shared with the test: set DATABASE_URL to PostgreSQL",
-    ),
 ]
 
 

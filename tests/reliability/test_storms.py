@@ -12,7 +12,6 @@ import threading
 from collections import Counter
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -22,12 +21,8 @@ from django_recall_calendar.testing import Delivery
 from tests.test_sync import assert_mirrors
 
 pytestmark = [
-    pytest.mark.postgres,
+    pytest.mark.postgres(reason="racing workers need PostgreSQL (SQLite serialises writers)"),
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        "postgresql" not in django_settings.DATABASES["default"]["ENGINE"],
-        reason="racing workers need PostgreSQL (SQLite serialises writers): set DATABASE_URL",
-    ),
 ]
 
 THREADS = 8
