@@ -4,7 +4,8 @@ No HTTP framework code lives here (the view reads the body and maps exceptions t
 the view, the task, the admin and ``manage.py recall_webhooks`` all share one implementation.
 
 Exactly once rests on two database guarantees, never on a read before a write:
-- recording: the unique ``message_id`` refuses a second copy (``IntegrityError`` in a savepoint);
+- recording: the unique ``message_id`` refuses a second copy (``INSERT ... ON CONFLICT DO NOTHING``
+  on PostgreSQL and SQLite, ``IntegrityError`` in a savepoint elsewhere);
 - processing: a worker owns a delivery only after a conditional UPDATE moved it to ``processing``;
   a claim older than the ``WEBHOOK_CLAIM_TIMEOUT`` setting belongs to a crashed worker and can be
   taken over.
