@@ -10,8 +10,9 @@ import logging
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from . import signals
+from . import self_managed, signals
 from .client import RecallClient
 from .exceptions import RecallError, RecallNotFoundError
 from .models import Calendar, CalendarStatus
@@ -129,11 +130,28 @@ def disconnect_calendar(
         client.delete_calendar(str(calendar.recall_id))
     except RecallNotFoundError:
         logger.info("Calendar %s was already gone at Recall.", calendar.recall_id)
+    _release_self_managed_bots(calendar, client)
     reason = "Disconnected by its owner." if by_user else "Disconnected by staff."
     calendar.delete()
     signals.calendar_disconnected.send(
         sender=Calendar, calendar=calendar, reason=reason, deleted=True
     )
+
+
+def _release_self_managed_bots(calendar: Calendar, client: RecallClient) -> None:
+    """Recall's calendar delete unschedules only its managed bots: the v1 bots we created for the
+    calendar's upcoming meetings would still join them, so each bot no other calendar shares goes.
+    """
+    events = (
+        calendar.events.filter(end_time__gt=timezone.now(), self_managed_bots__isnull=False)
+        .distinct()
+        .prefetch_related("self_managed_bots")
+    )
+    for event in events:
+        try:
+            self_managed.unschedule(event, client)
+        except RecallError as exc:
+            logger.warning("Could not delete the bot of event %s: %s", event.recall_id, exc)
 
 
 def delete_calendars_at_recall(

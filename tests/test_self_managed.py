@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from django_recall_calendar import conf
 from django_recall_calendar.client import RecallClient
+from django_recall_calendar.connections import disconnect_calendar
 from django_recall_calendar.dedup import deduplication_key
 from django_recall_calendar.models import CalendarEvent, Platform, RecordingPolicy, SelfManagedBot
 from django_recall_calendar.scheduling import (
@@ -329,3 +330,27 @@ def test_two_concurrent_syncs_create_one_bot_per_meeting(emulator):
     assert all(
         row.events.count() == 2 and row.recall_bot_id for row in SelfManagedBot.objects.all()
     )
+
+
+def test_disconnecting_a_calendar_deletes_its_self_managed_bots_at_recall(emulator):
+    """Recall's calendar delete unschedules only managed bots; our v1 bots are ours to delete."""
+
+    alice = connect(emulator, "alice@acme.example")
+    bob = connect(emulator, "bob@acme.example")
+    solo = emulator.add_event(str(alice.recall_id), start_time=in_hours(24))
+    shared_start = in_hours(30)
+    for calendar in (alice, bob):
+        emulator.add_event(
+            str(calendar.recall_id), start_time=shared_start, meeting_url=teams_link("x")
+        )
+    sync_events(alice)
+    sync_events(bob)
+    assert len(emulator.bots) == 2
+
+    disconnect_calendar(alice)
+
+    (left,) = emulator.bots.values()  # the shared meeting's bot stays: bob still wants it
+    assert left["meeting_url"] != solo["meeting_url"]
+    row = SelfManagedBot.objects.get()
+    assert str(row.recall_bot_id) == left["id"]
+    assert [event.calendar for event in row.events.all()] == [bob]
