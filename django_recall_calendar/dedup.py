@@ -62,10 +62,13 @@ def canonical_meeting_url(url: str | None) -> str:
         return ""
     if "://" not in url:
         url = "https://" + url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url  # a bad port or IPv6 host: not parseable, so only this exact text matches it
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = parts.port
     path = quote(unquote(parts.path), safe=_PATH_SAFE).rstrip("/")
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     keep: frozenset[str] | None = None

@@ -212,3 +212,8 @@ def test_very_long_links_still_fit_recalls_key_limit():
     key = deduplication_key(_event(long_url))
     assert len(key) <= MAX_KEY_LENGTH
     assert key != deduplication_key(_event(other))
+
+
+@pytest.mark.parametrize("url", ["https://zoom.us:99999/j/1", "https://[meet.example.com/x"])
+def test_an_unparseable_link_is_its_own_canonical_form(url):
+    assert canonical_meeting_url(f"  {url} ") == url

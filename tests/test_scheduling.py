@@ -611,3 +611,23 @@ def test_webhooks_drive_scheduling_end_to_end(recall_emulator):
     recall_emulator.delete_event(remote["id"])
     assert recall_emulator.bots == {}
     assert bot_state(local(remote)) == ("not_possible", "deleted")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://meet.example.com:99999/standup",
+        "https://meet.example.com:abc/standup",
+    ],
+)
+def test_a_meeting_link_with_a_malformed_port_does_not_fail_the_sync(emulator, url):
+    """urlsplit raises on such a port; one odd link must not fail its whole page on every retry."""
+    calendar = connect(emulator, "alice@acme.example")
+    odd = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24), meeting_url=url)
+    fine = emulator.add_event(str(calendar.recall_id), start_time=in_hours(25))
+
+    sync_events(calendar)
+
+    assert local(fine).bots
+    assert local(odd).bots
+    assert bot_state(local(odd))[0] == "scheduled"
