@@ -332,3 +332,17 @@ def test_a_payload_the_database_cannot_store_is_never_a_server_error(client, sec
 
     assert response.status_code in (200, 400)
     assert WebhookDelivery.objects.count() == (1 if response.status_code == 200 else 0)
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "text/plain;q=1"])
+def test_the_senders_accept_header_never_refuses_a_delivery(client, secret, accept):
+    """Content negotiation is not ours to enforce: a signed delivery is stored whatever ``Accept``
+    says (DRF answered 406 before verifying, and the delivery was never recorded)."""
+    body = envelope("bot.done")
+
+    accepted = post(client, body, {**sign(body), "Accept": accept})
+    refused = post(client, body, {**sign(body, secret=OTHER_SECRET), "Accept": accept})
+
+    assert (accepted.status_code, refused.status_code) == (200, 400)
+    assert accepted.json() == {"status": "ignored"}
+    assert WebhookDelivery.objects.count() == 1

@@ -10,6 +10,7 @@ import logging
 
 from django.http import HttpRequest
 from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,6 +43,18 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
     return body
 
 
+class AlwaysJSON(BaseContentNegotiation):
+    """Answer JSON whatever ``Accept`` says: a 406 would refuse a signed delivery unrecorded."""
+
+    def select_parser(self, request: Request, parsers: list) -> None:
+        return None
+
+    def select_renderer(
+        self, request: Request, renderers: list, format_suffix: str | None = None
+    ) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
 class WebhookView(APIView):
     """POST only. No authentication, permissions, throttling or parsers: the signature is the auth.
 
@@ -54,6 +67,7 @@ class WebhookView(APIView):
     throttle_classes: list = []
     parser_classes: list = []
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = AlwaysJSON
     http_method_names = ["post"]
 
     def post(self, request: Request) -> Response:
