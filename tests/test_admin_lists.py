@@ -362,3 +362,20 @@ def test_changelists_cost_the_same_queries_for_10_and_500_rows(
     grow(500)
     large = _changelist_queries(admin_client, url, django_assert_max_num_queries)
     assert small == large
+
+
+@pytest.mark.parametrize("value", ['["standup"]', '"always"', '{"standup": "sometimes"}'])
+def test_series_overrides_must_map_series_ids_to_always_or_never(
+    admin_client, alice, recall_emulator, value
+):
+    """Any other JSON was saved, then every policy check of the calendar (each sync, the API's
+    bot state) failed on it."""
+    calendar = make_calendar(alice, series_overrides={"weekly": "never"})
+    response = admin_client.post(
+        reverse("admin:recall_calendar_calendar_change", args=[calendar.pk]),
+        {"recording_policy": "all", "min_attendees": "0", "series_overrides": value},
+    )
+    assert response.status_code == 200
+    assert "series_overrides" in response.context["adminform"].form.errors
+    calendar.refresh_from_db()
+    assert (calendar.recording_policy, calendar.series_overrides) == ("off", {"weekly": "never"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.contrib.admin.utils import quote
@@ -18,7 +19,7 @@ from django.utils.translation import ngettext
 from .. import connections, scheduling, sync
 from ..client import RecallClient
 from ..exceptions import RecallError
-from ..models import Calendar, has_bot_condition
+from ..models import Calendar, RecordOverride, has_bot_condition
 from ..policies import POLICY_FIELDS
 from .actions import WithoutBulkDelete, intermediate_page, report, run_each
 from .display import pretty_json
@@ -38,8 +39,22 @@ def annotate_counts(queryset: QuerySet[Calendar]) -> QuerySet[Calendar]:
     )
 
 
+class CalendarForm(forms.ModelForm):
+    """Checks the one free-form field staff edit: the policy reads it on every sync."""
+
+    def clean_series_overrides(self) -> dict:
+        value = self.cleaned_data["series_overrides"] or {}
+        allowed = (RecordOverride.ALWAYS, RecordOverride.NEVER)
+        if not isinstance(value, dict) or any(v not in allowed for v in value.values()):
+            raise forms.ValidationError(
+                _('Enter an object mapping recurring series ids to "always" or "never".')
+            )
+        return value
+
+
 @admin.register(Calendar)
 class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
+    form = CalendarForm
     list_display = [
         "__str__",
         "user",
