@@ -52,6 +52,11 @@ EVENT_UPDATE_FIELDS = [
     *DERIVED_FIELDS,
 ]
 
+#: Column lengths of the provider's ids: Recall bounds neither, and one value too long for its
+#: column (PostgreSQL refuses it) would fail its whole page on every retry.
+PLATFORM_ID_MAX = CalendarEvent._meta.get_field("platform_id").max_length
+ICAL_UID_MAX = CalendarEvent._meta.get_field("ical_uid").max_length
+
 
 def strip_secrets(obj: Any) -> dict:
     """A copy of a Recall object fit to store: without the OAuth client secret and refresh token."""
@@ -351,8 +356,8 @@ def _event_row(recall_id: uuid.UUID, event: dict, calendar: Calendar) -> Calenda
         meeting_url=event.get("meeting_url") or None,
         meeting_platform=event.get("meeting_platform") or None,
         platform=platform,
-        platform_id=str(event.get("platform_id") or ""),
-        ical_uid=str(event.get("ical_uid") or ""),
+        platform_id=str(event.get("platform_id") or "")[:PLATFORM_ID_MAX],
+        ical_uid=str(event.get("ical_uid") or "")[:ICAL_UID_MAX],
         is_deleted=event.get("is_deleted") is True,
         bots=bots if isinstance(bots, list) else [],
         raw=raw,

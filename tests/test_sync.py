@@ -235,3 +235,23 @@ def test_secrets_never_reach_stored_raw(quiet_emulator, make_calendar):
     sync_events(calendar)
     stored = repr(list(CalendarEvent.objects.values_list("raw", flat=True)))
     assert "s3cr3t" not in stored and "r3fr3sh" not in stored
+
+
+def test_provider_ids_longer_than_their_columns_are_cut_not_failing_the_page(
+    quiet_emulator, make_calendar
+):
+    """Recall bounds neither ``ical_uid`` nor ``platform_id`` (an invite imported from another
+    system may carry any UID); PostgreSQL refused the whole page, on every retry."""
+    calendar = make_calendar()
+    long_uid, long_id = "u" * 1500 + "@example.com", "p" * 1100
+    event = quiet_emulator.add_event(
+        str(calendar.recall_id), ical_uid=long_uid, platform_id=long_id
+    )
+    other = quiet_emulator.add_event(str(calendar.recall_id))
+
+    result = sync_events(calendar)
+
+    assert result.created == 2
+    row = CalendarEvent.objects.get(recall_id=event["id"])
+    assert (row.ical_uid, row.platform_id) == (long_uid[:1024], long_id[:1024])
+    assert CalendarEvent.objects.filter(recall_id=other["id"]).exists()
