@@ -274,8 +274,16 @@ class RecallClient:
         for attempt in range(self.retry.max_retries + 1):
             last = attempt == self.retry.max_retries
             try:
+                # Never follow a redirect: it turns a POST into a GET, or (307/308) re-sends the
+                # body with its OAuth secrets to whatever host the Location names.
                 response = self._session.request(
-                    method, url, params=params, data=data, headers=headers, timeout=self.timeout
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
                 )
             except AMBIGUOUS_FAILURES as exc:
                 sent = not _certainly_not_sent(exc)

@@ -354,3 +354,24 @@ def test_secrets_echoed_by_recall_never_reach_messages_or_logs(recall, caplog):
     assert any("retry" in text for text in texts)
     for secret in (API_KEY, CLIENT_SECRET, REFRESH_TOKEN):
         assert not [text for text in texts if secret in text], secret
+
+
+@pytest.mark.parametrize("status", [301, 302, 307])
+def test_a_redirect_is_an_error_not_followed(recall, status):
+    """A redirect (an http:// BASE_URL behind an https-only front, a proxy) is reported, not
+    followed: following turned the POST into a GET, and the list answered passed for the calendar
+    just created, without its id."""
+    recall.answer(status, "", Location=f"{recall.base_url}/api/v2/calendars/")
+    recall.answer(200, {"next": None, "previous": None, "results": []})
+
+    with pytest.raises(RecallError, match=str(status)) as caught:
+        make_client(recall).create_calendar(
+            platform="google_calendar",
+            oauth_client_id="id",
+            oauth_client_secret=CLIENT_SECRET,
+            oauth_refresh_token=REFRESH_TOKEN,
+        )
+
+    assert caught.value.status_code == status
+    assert [r["method"] for r in recall.requests] == ["POST"]
+    assert CLIENT_SECRET not in str(caught.value)
