@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import self_managed, signals
+from . import signals
 from .client import RecallClient
 from .exceptions import RecallError, RecallNotFoundError
-from .models import Calendar, CalendarStatus
+from .models import Calendar, CalendarEvent, CalendarStatus, SelfManagedBot
 from .sync import refresh_calendar, strip_secrets
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def disconnect_calendar(
         client.delete_calendar(str(calendar.recall_id))
     except RecallNotFoundError:
         logger.info("Calendar %s was already gone at Recall.", calendar.recall_id)
-    _release_self_managed_bots(calendar, client)
+    delete_bots(exclusive_bots(Calendar.objects.filter(pk=calendar.pk)), client=client)
     reason = "Disconnected by its owner." if by_user else "Disconnected by staff."
     calendar.delete()
     signals.calendar_disconnected.send(
@@ -138,20 +138,36 @@ def disconnect_calendar(
     )
 
 
-def _release_self_managed_bots(calendar: Calendar, client: RecallClient) -> None:
-    """Recall's calendar delete unschedules only its managed bots: the v1 bots we created for the
-    calendar's upcoming meetings would still join them, so each bot no other calendar shares goes.
+def exclusive_bots(calendars: QuerySet[Calendar]) -> list[SelfManagedBot]:
+    """The self-managed bots of these calendars' upcoming meetings that no other calendar uses.
+
+    Recall's calendar delete unschedules only its managed bots: these v1 bots are ours, and would
+    still join the meetings of a calendar that is gone.
     """
-    events = (
-        calendar.events.filter(end_time__gt=timezone.now(), self_managed_bots__isnull=False)
+    others = CalendarEvent.objects.using(calendars.db).exclude(calendar__in=calendars)
+    return list(
+        SelfManagedBot.objects.using(calendars.db)
+        .filter(
+            events__calendar__in=calendars,
+            events__end_time__gt=timezone.now(),
+            recall_bot_id__isnull=False,
+        )
+        .exclude(events__in=others)
         .distinct()
-        .prefetch_related("self_managed_bots")
     )
-    for event in events:
+
+
+def delete_bots(bots: list[SelfManagedBot], *, client: RecallClient | None = None) -> None:
+    """Delete these bots at Recall and here, logging failures (the calendar goes regardless)."""
+    for bot in bots:
+        client = client or RecallClient.from_settings()
         try:
-            self_managed.unschedule(event, client)
+            client.delete_bot(bot.recall_bot_id)
+        except RecallNotFoundError:
+            pass
         except RecallError as exc:
-            logger.warning("Could not delete the bot of event %s: %s", event.recall_id, exc)
+            logger.warning("Could not delete self-managed bot %s: %s", bot.recall_bot_id, exc)
+        bot.delete()
 
 
 def delete_calendars_at_recall(

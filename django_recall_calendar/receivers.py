@@ -17,17 +17,19 @@ logger = logging.getLogger(__name__)
 
 @receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="recall_calendar_user_deleted")
 def delete_user_calendars_at_recall(sender, instance, using=None, **kwargs) -> None:
-    """A deleted user's calendars must stop recording at Recall too, once the deletion commits."""
-    recall_ids = [
-        str(recall_id)
-        for recall_id in Calendar.objects.using(using)
-        .filter(user=instance)
-        .values_list("recall_id", flat=True)
-    ]
-    if recall_ids:
-        transaction.on_commit(
-            lambda: connections.delete_calendars_at_recall(recall_ids), using=using
-        )
+    """A deleted user's calendars (and our self-managed bots of their meetings) must stop
+    recording at Recall too, once the deletion commits."""
+    calendars = Calendar.objects.using(using).filter(user=instance)
+    recall_ids = [str(recall_id) for recall_id in calendars.values_list("recall_id", flat=True)]
+    if not recall_ids:
+        return
+    bots = connections.exclusive_bots(calendars)
+
+    def at_recall() -> None:
+        connections.delete_calendars_at_recall(recall_ids)
+        connections.delete_bots(bots)
+
+    transaction.on_commit(at_recall, using=using)
 
 
 @receiver(signals.calendar_disconnected, dispatch_uid="recall_calendar_disconnected_email")

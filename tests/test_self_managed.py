@@ -354,3 +354,18 @@ def test_disconnecting_a_calendar_deletes_its_self_managed_bots_at_recall(emulat
     row = SelfManagedBot.objects.get()
     assert str(row.recall_bot_id) == left["id"]
     assert [event.calendar for event in row.events.all()] == [bob]
+
+
+def test_deleting_a_user_deletes_their_self_managed_bots_at_recall(
+    emulator, django_capture_on_commit_callbacks
+):
+    alice = connect(emulator, "alice@acme.example")
+    emulator.add_event(str(alice.recall_id), start_time=in_hours(24))
+    sync_events(alice)
+    assert len(emulator.bots) == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.user.delete()
+
+    assert emulator.bots == {}
+    assert not SelfManagedBot.objects.exists()
