@@ -422,3 +422,38 @@ def test_replay_failure_is_reported(admin_client, recall_emulator, calendar):
     ((level, text),) = messages_of(response)
     assert level == "error" and text.startswith("Failed 1: ") and "500" in text
     assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.FAILED
+
+
+# --- the event's change page ----------------------------------------------------------------------
+
+
+def test_an_override_saved_on_the_event_page_is_applied_at_once(
+    admin_client, recall_emulator, calendar
+):
+    """Saved only locally, it waited for the meeting to change at Recall (a sync reconciles only
+    the events it changed), so "always" sent no bot and "never" kept the bot."""
+    (event,) = mirror_events(recall_emulator, calendar, upcoming(5))
+    change = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+
+    saved = admin_client.post(change, {"record_override": "always", "bot_config": "{}"})
+    assert saved.status_code == 302
+    assert len(recall_emulator.bots) == 1
+
+    admin_client.post(change, {"record_override": "never", "bot_config": "{}"})
+    assert recall_emulator.bots == {}
+    event.refresh_from_db()
+    assert (event.record_override, event.bots) == ("never", [])
+
+
+@pytest.mark.parametrize("value", ['["x"]', '"Notetaker"', "3"])
+def test_an_event_bot_config_must_be_a_json_object(admin_client, recall_emulator, calendar, value):
+    """Any other JSON was saved, then every scheduling of the meeting failed merging it."""
+    (event,) = mirror_events(recall_emulator, calendar, upcoming(5))
+    change = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+
+    response = admin_client.post(change, {"record_override": "always", "bot_config": value})
+
+    assert response.status_code == 200
+    assert "bot_config" in response.context["adminform"].form.errors
+    event.refresh_from_db()
+    assert (event.record_override, event.bot_config) == ("", {})

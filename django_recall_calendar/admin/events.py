@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import conf, scheduling
+from ..exceptions import RecallError
 from ..models import CalendarEvent
 from .actions import Skipped, WithoutBulkDelete, intermediate_page, report, run_each
 from .display import human_duration, pretty_json
@@ -40,6 +41,20 @@ BOT_STATE_LABELS = {
 }
 
 
+def json_object(value: object) -> dict:
+    """``value`` if it is a JSON object ({} for nothing): bot configs are merged key by key."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise forms.ValidationError(_("Enter a JSON object ({...}), not a list or a single value."))
+    return value
+
+
+class CalendarEventForm(forms.ModelForm):
+    def clean_bot_config(self) -> dict:
+        return json_object(self.cleaned_data.get("bot_config"))
+
+
 class ScheduleBotForm(forms.Form):
     """The page between "Schedule bot" and the Recall calls: the bot's name and extra config."""
 
@@ -61,14 +76,7 @@ class ScheduleBotForm(forms.Form):
     )
 
     def clean_bot_config(self) -> dict:
-        value = self.cleaned_data.get("bot_config")
-        if value in (None, ""):
-            return {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError(
-                _("Enter a JSON object ({...}), not a list or a single value.")
-            )
-        return value
+        return json_object(self.cleaned_data.get("bot_config"))
 
     def per_call_config(self) -> dict:
         """The config for scheduling.schedule_bot (it merges it over BOT_CONFIG and the event's)."""
@@ -80,6 +88,7 @@ class ScheduleBotForm(forms.Form):
 
 @admin.register(CalendarEvent)
 class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
+    form = CalendarEventForm
     list_display = [
         "title_or_placeholder",
         "owner",
@@ -175,6 +184,21 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Events come from the calendars themselves, through sync."""
         return False
+
+    def save_model(self, request: HttpRequest, obj: CalendarEvent, form, change: bool) -> None:
+        """A changed override or config goes to Recall now: a sync reconciles only the events
+        that changed at Recall, so the next one may never look at this meeting."""
+        super().save_model(request, obj, form, change)
+        if not (change and {"record_override", "bot_config"}.intersection(form.changed_data)):
+            return
+        try:
+            scheduling.set_record_override(obj, obj.record_override)
+        except (scheduling.SchedulingError, RecallError) as exc:
+            self.message_user(
+                request,
+                _("Saved, but Recall was not updated: %(error)s") % {"error": exc},
+                messages.WARNING,
+            )
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
