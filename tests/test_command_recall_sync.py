@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from django_recall_calendar.client import RecallClient
-from django_recall_calendar.models import Calendar, CalendarEvent, CalendarStatus
+from django_recall_calendar.models import Calendar, CalendarEvent, CalendarStatus, RecordingPolicy
+from django_recall_calendar.sync import sync_events
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +128,28 @@ def test_no_calendars_is_not_an_error(quiet_emulator):
     assert out.strip() == (
         "Synced 0 of 0 calendar(s): 0 page(s), 0 event(s) read, 0 created, 0 updated, 0 deleted."
     )
+
+
+def test_a_bot_whose_scheduling_failed_after_a_sync_is_scheduled_by_the_next_run(
+    quiet_emulator, make_calendar
+):
+    """The policy runs on what a sync changed; a bot Recall refused then (507 or 429 past every
+    retry) belongs to an event no later sync sees changed, so only this command can repair it."""
+    calendar = make_calendar()
+    calendar.recording_policy = RecordingPolicy.ALL
+    calendar.save()
+    remote = quiet_emulator.add_event(str(calendar.recall_id))
+    quiet_emulator.inject_fault(
+        "507", count=50, path=f"/api/v2/calendar-events/{remote['id']}/bot/"
+    )
+    sync_events(calendar)
+    assert CalendarEvent.objects.get(recall_id=remote["id"]).bots == []
+    quiet_emulator.clear_faults()
+
+    out, err = run()
+
+    assert err == ""
+    assert "  bots: 1 scheduled, 0 rescheduled, 0 unscheduled, 0 failed" in out
+    assert len(CalendarEvent.objects.get(recall_id=remote["id"]).bots) == 1
+    assert len(quiet_emulator.events[remote["id"]]["bots"]) == 1
+    assert "  bots:" not in run()[0]  # nothing left to do: no Recall call, no line

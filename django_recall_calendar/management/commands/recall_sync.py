@@ -1,8 +1,10 @@
 """``manage.py recall_sync``: reconcile calendars and their events with Recall.
 
 The safety net a host runs on a schedule against missed webhooks: for each calendar it re-reads the
-calendar, then syncs its events from the watermark (``--full``: all of them). One failing calendar
-does not stop the others; the exit status says whether any failed, and which.
+calendar, syncs its events from the watermark (``--full``: all of them), then applies the recording
+policy to every upcoming event: a bot Recall refused after an earlier sync belongs to an event no
+later sync sees changed, so nothing else would retry it. One failing calendar does not stop the
+others; the exit status says whether any failed, and which.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.db.models import Q, QuerySet
 from ...client import RecallClient
 from ...exceptions import RecallError
 from ...models import Calendar, CalendarStatus
+from ...scheduling import reconcile_calendar
 from ...sync import SyncResult, refresh_calendar, sync_events
 
 
@@ -60,7 +63,8 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failures)} calendar(s) failed: " + "; ".join(failures))
 
     def reconcile(self, calendar: Calendar, *, client: RecallClient, full: bool) -> SyncResult:
-        """Refresh one calendar, then sync its events, printing progress as pages arrive."""
+        """Refresh one calendar, sync its events (printing progress as pages arrive), then bring
+        the bots of its upcoming events in line with its policy (only differences call Recall)."""
         self.stdout.write(f"Calendar {calendar} ({calendar.recall_id}):")
         refresh_calendar(calendar, client=client)
         self.stdout.write(f"  status: {calendar.status}")
@@ -78,6 +82,14 @@ class Command(BaseCommand):
                 f"{result.updated} updated, {result.deleted} deleted"
             )
         )
+        bots = reconcile_calendar(calendar, client=client)
+        if bots.scheduled or bots.rescheduled or bots.unscheduled or bots.failed:
+            self.stdout.write(
+                f"  bots: {bots.scheduled} scheduled, {bots.rescheduled} rescheduled, "
+                f"{bots.unscheduled} unscheduled, {bots.failed} failed"
+            )
+        for recall_id, error in bots.errors.items():
+            self.stderr.write(self.style.WARNING(f"  bot of event {recall_id} failed: {error}"))
         return result
 
 
