@@ -131,3 +131,16 @@ def test_a_failing_mail_server_never_breaks_the_sync(
     calendar.refresh_from_db()
     assert calendar.status == CalendarStatus.DISCONNECTED
     assert "Could not email the owner" in caplog.text
+
+
+def test_the_subject_is_plain_text_not_html_escaped(alice_client, recall_emulator, notify):
+    """Django autoescapes templates: an apostrophe in the address arrived as ``&#x27;``."""
+    oauth_connect(alice_client, recall_emulator, "google-oauth2", "o'brien@work.example")
+    calendar = Calendar.objects.get()
+    recall_emulator.connect_calendar(str(calendar.recall_id), email="o'brien@work.example")
+    mail.outbox.clear()
+
+    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+
+    [email] = mail.outbox
+    assert "o'brien@work.example" in email.subject
