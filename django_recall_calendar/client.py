@@ -9,7 +9,10 @@ may already have applied it:
 
 - GET: reads change nothing.
 - PATCH: sets fields to the values sent; applying it twice equals applying it once.
-- DELETE: a repeat finds nothing left to delete; a 404 answered to a *repeat* counts as success.
+- DELETE of a calendar or bot: a repeat finds nothing left to delete; a 404 answered to a
+  *repeat* counts as success.
+- DELETE ``/api/v2/calendar-events/{id}/bot/``: idempotent at Recall (200 while the event
+  exists), so a 404, even to a repeat, means the event is gone.
 - POST ``/api/v2/calendar-events/{id}/bot/``: replaces the event's bot config under its
   deduplication key; repeating it leaves the same single bot.
 - POST ``/api/v2/calendars/{id}/access-token/``: returns the current provider token, creates
@@ -168,7 +171,7 @@ class RecallClient:
         return self._request("PATCH", _path(CALENDARS, calendar_id), body=fields)
 
     def delete_calendar(self, calendar_id: str | UUID) -> None:
-        self._request("DELETE", _path(CALENDARS, calendar_id))
+        self._request("DELETE", _path(CALENDARS, calendar_id), deletes_target=True)
 
     def create_access_token(self, calendar_id: str | UUID) -> Json:
         """The provider OAuth access token Recall maintains: ``{"token", "expires_at"}``."""
@@ -212,7 +215,7 @@ class RecallClient:
         return self._request("PATCH", _path(BOTS, bot_id), body=fields)
 
     def delete_bot(self, bot_id: str | UUID) -> None:
-        self._request("DELETE", _path(BOTS, bot_id))
+        self._request("DELETE", _path(BOTS, bot_id), deletes_target=True)
 
     def list_bots(self, **filters: Any) -> Iterator[Json]:
         """Bots, lazily across pages. Filters: join_at_after, join_at_before, meeting_url, platform,
@@ -262,9 +265,11 @@ class RecallClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         repeatable: bool = True,
+        deletes_target: bool = False,
     ) -> Json:
         """One call with retries. ``repeatable=False`` marks calls unsafe to repeat after an
-        ambiguous failure (see the module docstring)."""
+        ambiguous failure; ``deletes_target`` a DELETE whose 404 to a repeat means it was done
+        (see the module docstring)."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         path = urlsplit(url).path  # logs and errors never show the query string
         secrets = self._secrets(body)
@@ -301,7 +306,7 @@ class RecallClient:
             logger.debug("Recall %s %s -> %s", method, path, status)
             if status < 300:
                 return _success_body(response, method, path)
-            if status == 404 and method == "DELETE" and maybe_applied:
+            if status == 404 and deletes_target and maybe_applied:
                 return None  # an earlier attempt already deleted it
             retryable = status in RETRY_ALWAYS or (repeatable and status in RETRY_IF_REPEATABLE)
             if not retryable or last:

@@ -457,3 +457,14 @@ def test_no_secret_in_logs_or_errors_during_failing_calls(recall_emulator, caplo
     assert any("retry" in text for text in texts)
     for secret in (recall_emulator.api_key, CLIENT_SECRET, REFRESH_TOKEN):
         assert not [text for text in texts if secret in text], secret
+
+
+def test_unscheduling_the_bot_of_a_missing_event_is_not_found_even_after_a_repeat(recall_emulator):
+    """Removing a managed bot is idempotent at Recall (200 while the event exists), so a 404 to a
+    repeat after a 502 means the event is gone, not "already done": it returned None where the
+    updated event was promised, and scheduling crashed reading its ``bots``."""
+    missing = "00000000-0000-4000-8000-000000000001"
+    recall_emulator.inject_fault("502", count=1, path=f"/api/v2/calendar-events/{missing}/bot/")
+
+    with pytest.raises(RecallNotFoundError):
+        fast_client(recall_emulator).unschedule_bot(missing)
