@@ -155,16 +155,27 @@ def _update(row: SelfManagedBot, fields: dict[str, Any], client: RecallClient) -
 
 
 def _release(event: CalendarEvent, client: RecallClient, keep: int | None = None) -> None:
-    """Detach ``event`` from its other rows; delete each bot no event uses any more."""
+    """Detach ``event`` from its other rows; delete each bot no event uses any more.
+
+    A bot only ``event`` uses is deleted at Recall before its row here: when Recall refuses (the
+    bot is in the meeting already) the row stays, so no second bot is sent to the meeting.
+    """
     for row in _rows(event):
         if row.pk == keep:
             continue
+        others = Through.objects.filter(selfmanagedbot_id=row.pk).exclude(calendarevent=event)
+        alone = not others.exists()
+        if alone and row.recall_bot_id:
+            _delete_remote(client, row.recall_bot_id)
         row.events.remove(event)
         orphaned, _ = (
             SelfManagedBot.objects.filter(pk=row.pk).exclude(_others(row.pk, event)).delete()
         )
-        if orphaned and row.recall_bot_id:
-            _delete_remote(client, row.recall_bot_id)
+        if alone and row.recall_bot_id and not orphaned:
+            # A copy of the meeting joined the row meanwhile: its bot is gone, so it claims anew.
+            SelfManagedBot.objects.filter(pk=row.pk).update(recall_bot_id=None)
+        elif orphaned and not alone and row.recall_bot_id:
+            _delete_remote(client, row.recall_bot_id)  # the other copies left meanwhile
 
 
 def schedule(

@@ -205,6 +205,11 @@ def test_a_dispatched_bot_is_reported_not_hidden(emulator):
     with pytest.raises(BotAlreadyDispatched, match="already been dispatched"):
         unschedule_bot(local(remote))
 
+    # The bot is still in the meeting: it stays recorded here, and no second one is sent.
+    assert bot_state(local(remote))[0] == "scheduled"
+    assert reconcile_calendar(calendar).scheduled == 0
+    assert len(emulator.bots) == 1 and SelfManagedBot.objects.count() == 1
+
 
 def test_moving_a_meeting_whose_bot_already_joined_is_reported(emulator):
     calendar = connect(emulator, "alice@acme.example")
