@@ -113,3 +113,18 @@ def check_pipeline(app_configs=None, **kwargs) -> list:
             id="recall_calendar.W006",
         )
     ]
+
+
+@register("recall_calendar")
+def check_time_zone_support(app_configs=None, **kwargs) -> list:
+    """Recall's times are aware UTC datetimes; without USE_TZ the database refuses them (SQLite
+    raises on every upsert), so every sync and every webhook would fail."""
+    if settings.USE_TZ:
+        return []
+    return [
+        Error(
+            "USE_TZ is False; django_recall_calendar stores Recall's times as aware datetimes.",
+            hint="Set USE_TZ = True (Django's default).",
+            id="recall_calendar.E007",
+        )
+    ]

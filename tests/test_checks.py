@@ -6,7 +6,7 @@ from django.core.checks import ERROR, WARNING, run_checks
 from django_recall_calendar.checks import PIPELINE_STEP
 
 VALID_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-ALL_IDS = {"E001", "W002", "E003", "E004", "E005", "W006"}
+ALL_IDS = {"E001", "W002", "E003", "E004", "E005", "W006", "E007"}
 
 
 def recall_messages():
@@ -134,6 +134,15 @@ def test_customised_pipeline_without_our_step_is_a_warning(valid):
 def test_default_pipeline_is_not_checked(valid):
     del valid.SOCIAL_AUTH_PIPELINE
     assert recall_messages() == {}
+
+
+def test_time_zone_support_off_is_an_error(valid):
+    """Recall's times are aware UTC datetimes: with USE_TZ = False the database refuses them (SQLite
+    raises on every upsert), so every sync and every webhook would fail in production."""
+    valid.USE_TZ = False
+    message = only(recall_messages(), "E007")
+    assert message.level == ERROR
+    assert "USE_TZ" in message.msg and "USE_TZ = True" in message.hint
 
 
 def test_every_check_id_is_covered_by_this_module():
