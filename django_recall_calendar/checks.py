@@ -8,10 +8,19 @@ import binascii
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from . import conf
 
 PIPELINE_STEP = "django_recall_calendar.pipeline.connect_calendar"
+
+
+def _user_settings() -> dict | None:
+    """RECALL_CALENDAR, or None when it is not a dict (check_setting_values reports that)."""
+    try:
+        return conf.user_settings()
+    except ImproperlyConfigured:
+        return None
 
 
 def _is_valid_webhook_secret(secret: object) -> bool:
@@ -28,7 +37,9 @@ def _is_valid_webhook_secret(secret: object) -> bool:
 def check_credentials(app_configs=None, **kwargs) -> list:
     """API_KEY is required; WEBHOOK_SECRET is needed to accept any webhook."""
     messages = []
-    user = conf.user_settings()
+    user = _user_settings()
+    if user is None:
+        return []
     if not user.get("API_KEY"):
         messages.append(
             Error(
@@ -68,7 +79,9 @@ def check_credentials(app_configs=None, **kwargs) -> list:
 @register("recall_calendar")
 def check_region(app_configs=None, **kwargs) -> list:
     """REGION must name one of Recall's regions (unless BASE_URL overrides it)."""
-    user = conf.user_settings()
+    user = _user_settings()
+    if user is None:
+        return []
     region = user.get("REGION", conf.DEFAULTS["REGION"])
     if user.get("BASE_URL") or region in conf.REGION_BASE_URLS:
         return []
@@ -128,3 +141,39 @@ def check_time_zone_support(app_configs=None, **kwargs) -> list:
             id="recall_calendar.E007",
         )
     ]
+
+
+def _check_default_policy() -> None:
+    from .models import RecordingPolicy
+
+    policy = conf.default_recording_policy()
+    if policy not in RecordingPolicy.values:
+        raise ImproperlyConfigured(
+            f"RECALL_CALENDAR['DEFAULT_RECORDING_POLICY'] is {policy!r}; expected one of "
+            f"{', '.join(RecordingPolicy.values)}."
+        )
+
+
+@register("recall_calendar")
+def check_setting_values(app_configs=None, **kwargs) -> list:
+    """Settings read only when first needed (the scheduling mode, the deduplication recipe, the
+    default policy) are resolved here too, so a typo fails ``manage.py check``, not a sync."""
+    from . import dedup, scheduling
+
+    resolvers = [conf.user_settings, scheduling.is_self_managed, dedup.key_function]
+    resolvers.append(_check_default_policy)
+    messages = []
+    for resolve in resolvers:
+        try:
+            resolve()
+        except ImproperlyConfigured as exc:
+            messages.append(
+                Error(
+                    str(exc),
+                    hint="See the settings reference in django-recall-calendar's README.",
+                    id="recall_calendar.E008",
+                )
+            )
+            if resolve is conf.user_settings:
+                break  # nothing else can be read
+    return messages

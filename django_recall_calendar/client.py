@@ -55,7 +55,8 @@ from .retry import RETRY_ALWAYS, RETRY_IF_REPEATABLE, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-# Request fields whose values must never appear in a log line or an exception message.
+# Calendar fields that are secrets: never in a log line or exception message, and stripped from the
+# calendar objects Recall echoes them in before anything stores them (sync.strip_secrets).
 SECRET_FIELDS = ("oauth_client_secret", "oauth_refresh_token")
 REDACTED = "[redacted]"
 

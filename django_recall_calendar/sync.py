@@ -23,16 +23,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import signals
-from .client import RecallClient
+from .client import SECRET_FIELDS, RecallClient
 from .event_fields import DERIVED_FIELDS, derive_fields
 from .exceptions import RecallNotFoundError
 from .models import Calendar, CalendarEvent, CalendarStatus, Platform
 from .utils import parse_datetime_or_none
 
 logger = logging.getLogger(__name__)
-
-#: Keys of Recall's calendar object that are secrets; Recall echoes them in every response.
-SECRET_KEYS = ("oauth_client_secret", "oauth_refresh_token")
 
 #: Columns a sync overwrites. Local choices (record_override, bot_config) are never touched.
 EVENT_UPDATE_FIELDS = [
@@ -62,7 +59,7 @@ def strip_secrets(obj: Any) -> dict:
     """A copy of a Recall object fit to store: without the OAuth client secret and refresh token."""
     if not isinstance(obj, dict):
         return {}
-    return {key: value for key, value in obj.items() if key not in SECRET_KEYS}
+    return {key: value for key, value in obj.items() if key not in SECRET_FIELDS}
 
 
 # --- calendars ----------------------------------------------------------------------------------

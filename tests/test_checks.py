@@ -6,7 +6,7 @@ from django.core.checks import ERROR, WARNING, run_checks
 from django_recall_calendar.checks import PIPELINE_STEP
 
 VALID_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-ALL_IDS = {"E001", "W002", "E003", "E004", "E005", "W006", "E007"}
+ALL_IDS = {"E001", "W002", "E003", "E004", "E005", "W006", "E007", "E008"}
 
 
 def recall_messages():
@@ -143,6 +143,29 @@ def test_time_zone_support_off_is_an_error(valid):
     message = only(recall_messages(), "E007")
     assert message.level == ERROR
     assert "USE_TZ" in message.msg and "USE_TZ = True" in message.hint
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("SCHEDULING_MODE", "selfmanaged", "SCHEDULING_MODE"),
+        ("DEDUPLICATION", "per-meeting", "DEDUPLICATION"),
+        ("DEDUPLICATION", "myproject.keys.no_such_function", "DEDUPLICATION"),
+        ("DEFAULT_RECORDING_POLICY", "everything", "DEFAULT_RECORDING_POLICY"),
+    ],
+)
+def test_a_mistyped_setting_value_is_an_error(valid, key, value, named):
+    valid.RECALL_CALENDAR = {**valid.RECALL_CALENDAR, key: value}
+    message = only(recall_messages(), "E008")
+    assert message.level == ERROR
+    assert f"RECALL_CALENDAR['{named}']" in message.msg and repr(value) in message.msg
+    assert "settings reference" in message.hint
+
+
+def test_recall_calendar_not_a_dict_is_one_error_not_a_crash(valid):
+    valid.RECALL_CALENDAR = ["API_KEY", "key"]
+    message = only(recall_messages(), "E008")
+    assert "must be a dict" in message.msg
 
 
 def test_every_check_id_is_covered_by_this_module():
