@@ -265,26 +265,27 @@ def reconcile_events(
         if event.end_time <= now:
             continue
         try:
-            wanted = should_record(event, now=now).record
-            had_bot = _has_bot(event, now)
-            if wanted and not _bot_is_current(event):
-                client = client or RecallClient.from_settings()
-                _schedule(event, client, None)
-                if had_bot:
-                    result.rescheduled += 1
-                else:
-                    result.scheduled += 1
-            elif not wanted and had_bot:
-                client = client or RecallClient.from_settings()
-                _unschedule(event, client)
-                result.unscheduled += 1
-            else:
-                result.unchanged += 1
+            outcome = _reconcile_one(event, client, now)
         except (RecallError, SchedulingError) as exc:
             result.failed += 1
             result.errors[str(event.recall_id)] = str(exc)
             logger.warning("Reconciling the bot of event %s failed: %s", event.recall_id, exc)
+        else:
+            setattr(result, outcome, getattr(result, outcome) + 1)
     return result
+
+
+def _reconcile_one(event: CalendarEvent, client: RecallClient | None, now: datetime) -> str:
+    """Apply the policy to one upcoming event; the :class:`ReconcileResult` counter to bump."""
+    wanted = should_record(event, now=now).record
+    had_bot = _has_bot(event, now)
+    if wanted and not _bot_is_current(event):
+        _schedule(event, client or RecallClient.from_settings(), None)
+        return "rescheduled" if had_bot else "scheduled"
+    if not wanted and had_bot:
+        _unschedule(event, client or RecallClient.from_settings())
+        return "unscheduled"
+    return "unchanged"
 
 
 def _wants_nothing(calendar: Calendar) -> bool:
@@ -338,7 +339,7 @@ def set_record_override(
     if override == RecordOverride.NEVER:
         return unschedule_bot(event)
     _remember_override(event, RecordOverride.DEFAULT)
-    result = reconcile_events([event])
-    if result.failed:
-        raise SchedulingError(" ".join(result.errors.values()))
+    now = timezone.now()
+    if event.end_time > now:
+        _reconcile_one(event, None, now)  # its errors keep their type (409 vs 502 in the API)
     return event

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from django_recall_calendar import signals
+from django_recall_calendar.exceptions import RecallError
 from django_recall_calendar.models import (
     Calendar,
     CalendarEvent,
@@ -19,7 +20,6 @@ from django_recall_calendar.models import (
     RecordOverride,
 )
 from django_recall_calendar.scheduling import (
-    SchedulingError,
     SchedulingRefused,
     bot_state,
     reconcile_calendar,
@@ -364,7 +364,7 @@ def test_set_record_override_default_reports_a_failed_reconcile(emulator):
     set_record_override(CalendarEvent.objects.get(), RecordOverride.NEVER)
     emulator.inject_fault("500", count=20, path="/api/v2/calendar-events/")
 
-    with pytest.raises(SchedulingError):
+    with pytest.raises(RecallError):  # as for "always" and "never": the error keeps its type
         set_record_override(CalendarEvent.objects.get(), RecordOverride.DEFAULT)
     assert CalendarEvent.objects.get().record_override == RecordOverride.DEFAULT
     assert emulator.bots == {}

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from django_recall_calendar import conf
 from django_recall_calendar.client import RecallClient
@@ -374,3 +376,23 @@ def test_deleting_a_user_deletes_their_self_managed_bots_at_recall(
 
     assert emulator.bots == {}
     assert not SelfManagedBot.objects.exists()
+
+
+def test_following_the_policy_again_reports_a_dispatched_bot_as_409(emulator):
+    """Through the REST API, "" must answer as "never" does, not with a 502 as if Recall failed."""
+    calendar = connect(emulator, "alice@acme.example")
+    remote = emulator.add_event(
+        str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
+    )
+    sync_events(calendar)  # in progress: the bot joins at once
+    calendar.recording_policy = RecordingPolicy.OFF
+    calendar.save()
+    api = APIClient()
+    api.force_login(calendar.user)
+    url = reverse("recall_calendar:api-event-bot", args=[local(remote).pk])
+
+    response = api.post(url, {"override": ""}, format="json")
+
+    assert response.status_code == 409
+    assert "already been dispatched" in response.json()["detail"]
+    assert len(emulator.bots) == 1
