@@ -6,10 +6,10 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import pre_delete
+from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
-from . import conf, connections, notifications, signals
+from . import conf, connections, notifications, signals, webhooks
 from .models import Calendar
 
 logger = logging.getLogger(__name__)
@@ -51,3 +51,10 @@ def reconcile_synced_events(sender, calendar, events, **kwargs) -> None:
     result = reconcile_events(reconcile_candidates(events))
     if result.failed:
         logger.warning("Reconciling calendar %s: %d event(s) failed.", calendar.pk, result.failed)
+
+
+@receiver(post_save, sender=Calendar, dispatch_uid="recall_calendar_adopt_early_deliveries")
+def adopt_early_deliveries(sender, instance, created=False, raw=False, **kwargs) -> None:
+    """Webhooks that arrived before this calendar's row existed are processed now."""
+    if created and not raw:
+        webhooks.adopt_deliveries(instance)

@@ -441,3 +441,26 @@ def retry_due(now: datetime | None = None) -> dict[str, int]:
         status = process_delivery(delivery_id)
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def adopt_deliveries(calendar: Calendar) -> int:
+    """Process the deliveries that arrived for ``calendar`` before its local row existed.
+
+    Recall can announce a new calendar (``calendar.update``) before the connect flow has committed
+    its row here; such deliveries were stored ``ignored`` as for an unknown calendar. Called when a
+    calendar is first saved; returns how many deliveries were handed to the task again.
+    """
+    orphans = WebhookDelivery.objects.filter(
+        calendar_recall_id=str(calendar.recall_id),
+        calendar=None,
+        status=DeliveryStatus.IGNORED,
+        event_type__in=list(HANDLERS),
+    )
+    ids = list(orphans.values_list("pk", flat=True))
+    if ids:
+        WebhookDelivery.objects.filter(pk__in=ids, status=DeliveryStatus.IGNORED).update(
+            status=DeliveryStatus.RECEIVED, calendar=calendar, last_error="", processed_at=None
+        )
+        for delivery_id in ids:
+            transaction.on_commit(lambda pk=delivery_id: _enqueue(pk), robust=True)
+    return len(ids)

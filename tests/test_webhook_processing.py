@@ -286,3 +286,25 @@ def test_sync_calendar_task_refreshes_and_syncs(recall_emulator, calendar):
 
     assert CalendarEvent.objects.filter(calendar=calendar).count() == 3
     assert calendar.events.count() == 3
+
+
+def test_deliveries_that_beat_the_new_calendar_row_are_processed_when_it_is_saved(
+    recall_emulator, django_user_model
+):
+    """Recall may announce a calendar before the connect flow commits its row here."""
+    remote = recall_emulator.create_calendar("google_calendar")
+    recall_emulator.connect_calendar(remote["id"], email="early@example.com")
+    early = WebhookDelivery.objects.get(event_type="calendar.update")
+    assert early.status == DeliveryStatus.IGNORED
+
+    user = django_user_model.objects.create_user("late")
+    calendar = Calendar.objects.create(
+        user=user, recall_id=remote["id"], platform="google_calendar"
+    )
+
+    early.refresh_from_db()
+    assert early.status == DeliveryStatus.PROCESSED
+    assert early.calendar == calendar
+    calendar.refresh_from_db()
+    assert calendar.status == CalendarStatus.CONNECTED
+    assert calendar.platform_email == "early@example.com"
