@@ -111,8 +111,17 @@ def _store_bots(event: CalendarEvent, answer: Mapping[str, Any]) -> None:
     CalendarEvent.objects.filter(recall_id=recall_id).update(bots=event.bots)
 
 
-def _schedule(event: CalendarEvent, client: RecallClient, bot_config: Mapping | None) -> None:
+def _impossible(event: CalendarEvent) -> str:
+    """Why no bot can be sent to ``event`` now ("" when one can); Recall itself would accept one
+    for a disconnected calendar, but the calendar's next reconcile would remove it again."""
     reason = unrecordable_reason(event)
+    if not reason and event.calendar.is_disconnected:
+        reason = "the calendar is disconnected"
+    return reason
+
+
+def _schedule(event: CalendarEvent, client: RecallClient, bot_config: Mapping | None) -> None:
+    reason = _impossible(event)
     if reason:
         raise SchedulingRefused(reason)
     if bot_config:
@@ -220,7 +229,7 @@ def bot_state(event: CalendarEvent) -> tuple[str, str]:
         return "not_possible", "ended"
     if _has_bot(event):
         return "scheduled", f"bot joins at {event.start_time:%Y-%m-%d %H:%M} UTC"
-    reason = unrecordable_reason(event)
+    reason = _impossible(event)
     if reason:
         return "not_possible", reason
     decision = should_record(event)

@@ -211,3 +211,18 @@ def test_the_readme_fixture_example(recall_emulator, django_user_model):
 
     assert CalendarEvent.objects.filter(calendar=calendar).count() == 1
     assert len(recall_emulator.bots) == 1
+
+
+def test_no_bot_is_sent_to_a_meeting_of_a_disconnected_calendar(api, recall_emulator, calendar):
+    """The policy treats a disconnected calendar as making a bot impossible; a bot sent by hand
+    anyway was removed again by the next sync's reconcile (and Recall drops it meanwhile)."""
+    (event,) = add_meetings(recall_emulator, calendar, hours_from_now(2))
+    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+    sync.refresh_calendar(calendar)
+    calls = bot_calls(recall_emulator)
+
+    response = api.post(bot_url(event), {}, format="json")
+
+    assert response.status_code == 400
+    assert "disconnected" in response.json()["detail"]
+    assert bot_calls(recall_emulator) == calls
