@@ -112,7 +112,7 @@ def _store_bots(event: CalendarEvent, answer: Mapping[str, Any]) -> None:
 
 
 def _impossible(event: CalendarEvent) -> str:
-    """Why no bot can be sent to ``event`` now ("" when one can); Recall itself would accept one
+    """Why no bot can be sent to ``event`` now ("" when one can); Recall may still accept one
     for a disconnected calendar, but the calendar's next reconcile would remove it again."""
     reason = unrecordable_reason(event)
     if not reason and event.calendar.is_disconnected:
