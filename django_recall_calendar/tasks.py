@@ -86,20 +86,21 @@ def process_webhook_delivery(delivery_id: int) -> str:
 
 @_task
 def sync_calendar(calendar_id: int, full: bool = False) -> dict[str, int]:
-    """Refresh a calendar, then sync its events unless Recall no longer knows it; return counts.
+    """Repair a calendar as ``manage.py recall_sync`` does (refresh, sync, bots); return counts.
 
     ``full`` ignores the watermark (a repair after missed webhooks).
     """
-    from . import sync
-    from .models import Calendar, CalendarStatus
+    from .models import Calendar
+    from .repair import repair_calendar
+    from .scheduling import ReconcileResult
+    from .sync import SyncResult
 
-    calendar = sync.refresh_calendar(Calendar.objects.get(pk=calendar_id))
-    if calendar.status == CalendarStatus.MISSING:
-        return {"created": 0, "updated": 0, "deleted": 0, "pages": 0}
-    result = sync.sync_events(calendar, full=full)
+    repair = repair_calendar(Calendar.objects.get(pk=calendar_id), full=full)
+    result, bots = repair.sync or SyncResult(), repair.bots or ReconcileResult()
     return {
         "created": result.created,
         "updated": result.updated,
         "deleted": result.deleted,
         "pages": result.pages,
+        "bots_failed": bots.failed,
     }

@@ -288,6 +288,22 @@ def test_sync_calendar_task_refreshes_and_syncs(recall_emulator, calendar):
     assert calendar.events.count() == 3
 
 
+def test_sync_calendar_task_schedules_bots_no_sync_would_revisit(recall_emulator, calendar):
+    """Events synced while no bot was wanted (or whose bot Recall refused) are unchanged at
+    Recall, so no later sync hands them to the policy: the task reconciles the whole calendar."""
+    recall_emulator.connect_calendar(str(calendar.recall_id), email="ada@example.com")
+    recall_emulator.add_events(str(calendar.recall_id), 3, notify=False)
+    tasks.enqueue(tasks.sync_calendar, calendar.pk)
+    assert recall_emulator.bots == {}  # the policy is "off"
+    Calendar.objects.filter(pk=calendar.pk).update(recording_policy="all")  # applied by no one
+
+    tasks.enqueue(tasks.sync_calendar, calendar.pk)
+
+    scheduled = {event_id for bot in recall_emulator.bots.values() for event_id in bot["event_ids"]}
+    assert scheduled == {str(event.recall_id) for event in calendar.events.all()}
+    assert len(scheduled) == 3
+
+
 def test_deliveries_that_beat_the_new_calendar_row_are_processed_when_it_is_saved(
     recall_emulator, django_user_model
 ):

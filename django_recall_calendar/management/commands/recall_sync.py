@@ -16,9 +16,9 @@ from django.db.models import Q, QuerySet
 
 from ...client import RecallClient
 from ...exceptions import RecallError
-from ...models import Calendar, CalendarStatus
-from ...scheduling import reconcile_calendar
-from ...sync import SyncResult, refresh_calendar, sync_events
+from ...models import Calendar
+from ...repair import repair_calendar
+from ...sync import SyncResult
 
 
 class Command(BaseCommand):
@@ -63,26 +63,24 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failures)} calendar(s) failed: " + "; ".join(failures))
 
     def reconcile(self, calendar: Calendar, *, client: RecallClient, full: bool) -> SyncResult:
-        """Refresh one calendar, sync its events (printing progress as pages arrive), then bring
-        the bots of its upcoming events in line with its policy (only differences call Recall)."""
+        """Repair one calendar (refresh, sync, bots), printing progress as pages arrive."""
         self.stdout.write(f"Calendar {calendar} ({calendar.recall_id}):")
-        refresh_calendar(calendar, client=client)
-        self.stdout.write(f"  status: {calendar.status}")
-        if calendar.status == CalendarStatus.MISSING:
-            self.stdout.write("  skipped: Recall no longer knows this calendar.")
-            return SyncResult()
 
         def progress(result: SyncResult) -> None:
             self.stdout.write(f"  page {result.pages}: {result.received} event(s) read")
 
-        result = sync_events(calendar, full=full, client=client, on_page=progress)
+        repair = repair_calendar(calendar, full=full, client=client, on_page=progress)
+        self.stdout.write(f"  status: {repair.status}")
+        if repair.sync is None or repair.bots is None:
+            self.stdout.write("  skipped: Recall no longer knows this calendar.")
+            return SyncResult()
+        result, bots = repair.sync, repair.bots
         self.stdout.write(
             self.style.SUCCESS(
                 f"  done: {result.pages} page(s), {result.created} created, "
                 f"{result.updated} updated, {result.deleted} deleted"
             )
         )
-        bots = reconcile_calendar(calendar, client=client)
         if bots.scheduled or bots.rescheduled or bots.unscheduled or bots.failed:
             self.stdout.write(
                 f"  bots: {bots.scheduled} scheduled, {bots.rescheduled} rescheduled, "
