@@ -299,9 +299,13 @@ def _claim(queryset: QuerySet, now: datetime, *, force: bool = False, **changes:
 
 
 def _group(delivery: WebhookDelivery, now: datetime) -> QuerySet:
-    """The delivery plus the ones it claimed to coalesce (its claim time is their token)."""
+    """The delivery plus the ones it claimed to coalesce, while this worker's claim holds.
+
+    The claim time is the token: a worker that ran past ``WEBHOOK_CLAIM_TIMEOUT`` and was taken
+    over finds its claim replaced and overwrites nothing the new owner does.
+    """
     return WebhookDelivery.objects.filter(
-        Q(pk=delivery.pk)
+        Q(pk=delivery.pk, claimed_at=now)
         | Q(processed_by=delivery, status=DeliveryStatus.PROCESSING, claimed_at=now)
     )
 

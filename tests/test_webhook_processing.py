@@ -324,3 +324,22 @@ def test_deliveries_that_beat_the_new_calendar_row_are_processed_when_it_is_save
     calendar.refresh_from_db()
     assert calendar.status == CalendarStatus.CONNECTED
     assert calendar.platform_email == "early@example.com"
+
+
+def test_a_worker_taken_over_overwrites_nothing_of_the_new_owner(recall_emulator, calendar):
+    """A worker that ran past the claim timeout finishes after another one took its delivery."""
+    taken_over_at = timezone.now() + timedelta(hours=1)
+
+    def another_worker_takes_over(sender, **kwargs):
+        WebhookDelivery.objects.update(claimed_at=taken_over_at)
+
+    signals.events_synced.connect(another_worker_takes_over, dispatch_uid="takeover")
+    try:
+        recall_emulator.add_event(str(calendar.recall_id))
+    finally:
+        signals.events_synced.disconnect(dispatch_uid="takeover")
+
+    delivery = WebhookDelivery.objects.get(event_type="calendar.sync_events")
+    assert delivery.status == DeliveryStatus.PROCESSING  # still the new owner's
+    assert delivery.claimed_at == taken_over_at
+    assert delivery.processed_at is None
