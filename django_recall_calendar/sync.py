@@ -49,10 +49,11 @@ EVENT_UPDATE_FIELDS = [
     *DERIVED_FIELDS,
 ]
 
-#: Column lengths of the provider's ids: Recall bounds neither, and one value too long for its
-#: column (PostgreSQL refuses it) would fail its whole page on every retry.
-PLATFORM_ID_MAX = CalendarEvent._meta.get_field("platform_id").max_length
-ICAL_UID_MAX = CalendarEvent._meta.get_field("ical_uid").max_length
+
+def _fitted(event: dict, key: str) -> str:
+    """Recall's text ``event[key]`` cut to its column: Recall bounds none of these, and one value
+    too long for its column (PostgreSQL refuses it) would fail its whole page on every retry."""
+    return str(event.get(key) or "")[: CalendarEvent._meta.get_field(key).max_length]
 
 
 def strip_secrets(obj: Any) -> dict:
@@ -351,10 +352,10 @@ def _event_row(recall_id: uuid.UUID, event: dict, calendar: Calendar) -> Calenda
         start_time=start,
         end_time=max(end, start) if end is not None else start,
         meeting_url=event.get("meeting_url") or None,
-        meeting_platform=event.get("meeting_platform") or None,
+        meeting_platform=_fitted(event, "meeting_platform") or None,
         platform=platform,
-        platform_id=str(event.get("platform_id") or "")[:PLATFORM_ID_MAX],
-        ical_uid=str(event.get("ical_uid") or "")[:ICAL_UID_MAX],
+        platform_id=_fitted(event, "platform_id"),
+        ical_uid=_fitted(event, "ical_uid"),
         is_deleted=event.get("is_deleted") is True,
         bots=bots if isinstance(bots, list) else [],
         raw=raw,

@@ -241,12 +241,15 @@ def test_provider_ids_longer_than_their_columns_are_cut_not_failing_the_page(
     quiet_emulator, make_calendar
 ):
     """Recall bounds neither ``ical_uid`` nor ``platform_id`` (an invite imported from another
-    system may carry any UID); PostgreSQL refused the whole page, on every retry."""
+    system may carry any UID) nor, in the future, its meeting platform names; PostgreSQL refused
+    the whole page, on every retry."""
     calendar = make_calendar()
     long_uid, long_id = "u" * 1500 + "@example.com", "p" * 1100
+    new_platform = "microsoft_teams_live_broadcast_v2_beta"  # longer than the column's 32
     event = quiet_emulator.add_event(
         str(calendar.recall_id), ical_uid=long_uid, platform_id=long_id
     )
+    quiet_emulator.update_event(event["id"], meeting_platform=new_platform)
     other = quiet_emulator.add_event(str(calendar.recall_id))
 
     result = sync_events(calendar)
@@ -254,4 +257,5 @@ def test_provider_ids_longer_than_their_columns_are_cut_not_failing_the_page(
     assert result.created == 2
     row = CalendarEvent.objects.get(recall_id=event["id"])
     assert (row.ical_uid, row.platform_id) == (long_uid[:1024], long_id[:1024])
+    assert row.meeting_platform == new_platform[:32]
     assert CalendarEvent.objects.filter(recall_id=other["id"]).exists()
