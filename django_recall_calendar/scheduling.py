@@ -34,6 +34,7 @@ __all__ = [
     "SchedulingError",
     "SchedulingRefused",
     "bot_config_for",
+    "bot_config_problem",
     "bot_state",
     "canonical_meeting_url",
     "deduplication_key",
@@ -73,6 +74,14 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
         else:
             merged[key] = value
     return merged
+
+
+def bot_config_problem(config: Mapping[str, Any]) -> str:
+    """What makes a user's ``bot_config`` unusable ("" when nothing): Recall's ``metadata`` is an
+    object, and self-managed scheduling adds its key to it."""
+    if not isinstance(config.get("metadata") or {}, Mapping):
+        return "bot_config.metadata must be an object."
+    return ""
 
 
 def bot_config_for(event: CalendarEvent, bot_config: Mapping[str, Any] | None = None) -> dict:

@@ -171,4 +171,7 @@ class BotRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"bot_config": [_('bot_config is only accepted with override "always".')]}
             )
+        problem = scheduling.bot_config_problem(attrs["bot_config"])
+        if problem:
+            raise serializers.ValidationError({"bot_config": [problem]})
         return attrs

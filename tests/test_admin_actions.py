@@ -457,3 +457,18 @@ def test_an_event_bot_config_must_be_a_json_object(admin_client, recall_emulator
     assert "bot_config" in response.context["adminform"].form.errors
     event.refresh_from_db()
     assert (event.record_override, event.bot_config) == ("", {})
+
+
+def test_an_event_bot_config_with_non_object_metadata_is_refused(
+    admin_client, recall_emulator, calendar
+):
+    (event,) = mirror_events(recall_emulator, calendar, upcoming(5))
+    change = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+
+    response = admin_client.post(
+        change, {"record_override": "always", "bot_config": '{"metadata": "notes"}'}
+    )
+
+    assert response.status_code == 200
+    assert "bot_config" in response.context["adminform"].form.errors
+    assert recall_emulator.bots == {}

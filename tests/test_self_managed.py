@@ -396,3 +396,20 @@ def test_following_the_policy_again_reports_a_dispatched_bot_as_409(emulator):
     assert response.status_code == 409
     assert "already been dispatched" in response.json()["detail"]
     assert len(emulator.bots) == 1
+
+
+@pytest.mark.parametrize("metadata", ["notes", ["a"], 3])
+def test_bot_metadata_that_is_not_an_object_is_a_400_not_a_500(emulator, metadata):
+    """Self-managed bots merge the deduplication key into ``metadata``: another type crashed."""
+    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
+    sync_events(calendar)
+    api = APIClient()
+    api.force_login(calendar.user)
+    url = reverse("recall_calendar:api-event-bot", args=[local(remote).pk])
+
+    response = api.post(url, {"bot_config": {"metadata": metadata}}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["bot_config"]
+    assert emulator.bots == {}

@@ -47,6 +47,9 @@ def json_object(value: object) -> dict:
         return {}
     if not isinstance(value, dict):
         raise forms.ValidationError(_("Enter a JSON object ({...}), not a list or a single value."))
+    problem = scheduling.bot_config_problem(value)
+    if problem:
+        raise forms.ValidationError(problem)
     return value
 
 
