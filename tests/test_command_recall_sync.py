@@ -104,7 +104,9 @@ def test_calendars_named_by_local_id_or_recall_id(two_calendars):
     assert "Synced 2 of 2 calendar(s)" in out
 
 
-@pytest.mark.parametrize("name", ["999999", "not-an-id", "00000000-0000-0000-0000-000000000000"])
+@pytest.mark.parametrize(
+    "name", ["999999", "not-an-id", "00000000-0000-0000-0000-000000000000", "²", "١٢"]
+)
 def test_unknown_calendar_is_an_error_before_anything_runs(quiet_emulator, two_calendars, name):
     with pytest.raises(CommandError, match=f"No such calendar: {name}"):
         run("--calendar", name)

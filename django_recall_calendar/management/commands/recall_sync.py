@@ -96,7 +96,7 @@ def select_calendars(identifiers: list[str]) -> QuerySet[Calendar]:
     calendars = Calendar.objects.order_by("pk")
     if not identifiers:
         return calendars
-    pks = {value for value in identifiers if value.isdigit()}
+    pks = {value for value in identifiers if value.isascii() and value.isdigit()}
     recall_ids = {_uuid(value) for value in identifiers} - {None}
     found = calendars.filter(Q(pk__in=pks) | Q(recall_id__in=recall_ids))
     known = {str(c.pk) for c in found} | {str(c.recall_id) for c in found}
