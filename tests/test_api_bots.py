@@ -159,6 +159,20 @@ def test_a_recall_failure_is_a_502_with_a_readable_message(api, recall_emulator,
     assert event.record_override == "" and not event.has_bot
 
 
+def test_recall_refusing_the_request_is_a_400_with_its_reason(api, recall_emulator, calendar):
+    """The meeting ended at Recall before the sync told us: Recall's reason reaches the caller."""
+    (event,) = add_meetings(recall_emulator, calendar, hours_from_now(2))
+    recall_emulator.webhook_url = None  # the change below is not synced here yet
+    recall_emulator.update_event(str(event.recall_id), **hours_from_now(-2))
+
+    response = api.post(bot_url(event), {}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "Recall refused the request: Cannot schedule bot as calendar event has ended."
+    )
+
+
 def test_a_policy_change_reconciles_the_calendar(api, recall_emulator, calendar):
     add_meetings(
         recall_emulator, calendar, hours_from_now(1), hours_from_now(5), hours_from_now(30)

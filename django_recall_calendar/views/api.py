@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import __version__, connections, scheduling
-from ..exceptions import RecallError
+from ..exceptions import RecallError, RecallInvalidRequestError
 from ..models import Calendar, CalendarEvent, RecordOverride
 from ..policies import POLICY_FIELDS
 from ..serializers import (
@@ -47,6 +47,13 @@ class BotAlreadyDispatched(APIException):
 
     status_code = status.HTTP_409_CONFLICT
     default_code = "bot_already_dispatched"
+
+
+class RecallRefused(APIException):
+    """400: Recall refused the request as invalid; its reason says what to change."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "recall_refused"
 
 
 class RecallUnavailable(APIException):
@@ -73,6 +80,10 @@ def as_api_exception(exc: Exception) -> Exception:
         return SchedulingNotPossible(str(exc))
     if isinstance(exc, scheduling.BotAlreadyDispatched):
         return BotAlreadyDispatched(str(exc))
+    if isinstance(exc, RecallInvalidRequestError):
+        # Recall judged the request itself (e.g. the meeting ended meanwhile, or a bot_config
+        # field it refuses): the caller can act on that, so it is theirs to read, as a 400.
+        return RecallRefused(_("Recall refused the request: %s") % exc.message)
     if isinstance(exc, RecallError):
         # RecallError's text is built from Recall's answer only: no secret can be in it.
         return RecallUnavailable(_("Recall did not complete the request: %s") % exc.message)
