@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from . import conf
+from .utils import email_domain
 
 if TYPE_CHECKING:
     from .models import CalendarEvent
@@ -104,10 +105,6 @@ def format_start(start: datetime) -> str:
     return start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _email_domain(email: str | None) -> str:
-    return (email or "").rpartition("@")[2].strip().lower()
-
-
 def _meeting_part(event: CalendarEvent) -> str:
     """``{start}-{url}``, with the URL hashed if the key would pass Recall's length limit."""
     url = canonical_meeting_url(event.meeting_url)
@@ -118,7 +115,7 @@ def _meeting_part(event: CalendarEvent) -> str:
 
 SCHEMES: dict[str, Callable[[CalendarEvent], str]] = {
     "meeting": _meeting_part,
-    "domain": lambda event: f"{_meeting_part(event)}-{_email_domain(event.calendar.email)}",
+    "domain": lambda event: f"{_meeting_part(event)}-{email_domain(event.calendar.email)}",
     "event": lambda event: f"{_meeting_part(event)}-{event.recall_id}",
 }
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from .event_fields import ACCEPTED, DECLINED
 from .models import RecordingPolicy, RecordOverride
+from .utils import email_domain
 
 if TYPE_CHECKING:
     from .models import Calendar, CalendarEvent
@@ -44,10 +45,6 @@ def unrecordable_reason(event: CalendarEvent, now: datetime | None = None) -> st
     if not event.meeting_url:
         return "no meeting link"
     return ""
-
-
-def _email_domain(email: str | None) -> str:
-    return (email or "").rpartition("@")[2].strip().lower()
 
 
 def _owner_response(event: CalendarEvent, calendar: Calendar) -> str:
@@ -80,11 +77,11 @@ def _policy_decision(event: CalendarEvent, calendar: Calendar) -> Decision:
             return Decision(True, "policy: organized by the calendar's owner")
         return Decision(False, "policy: not organized by the calendar's owner")
     if policy == RecordingPolicy.EXTERNAL:
-        own = _email_domain(calendar.email)
+        own = email_domain(calendar.email)
         if not own:
             return Decision(False, "policy: the calendar's email domain is not known yet")
         emails = [a.get("email") for a in event.attendees or [] if isinstance(a, dict)]
-        if any(_email_domain(e) not in ("", own) for e in [*emails, event.organizer_email]):
+        if any(email_domain(e) not in ("", own) for e in [*emails, event.organizer_email]):
             return Decision(True, "policy: an attendee is outside the calendar's domain")
         return Decision(False, "policy: no attendee outside the calendar's domain")
     if policy == RecordingPolicy.ACCEPTED:

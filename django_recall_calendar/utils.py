@@ -17,3 +17,8 @@ def parse_datetime_or_none(value: object) -> datetime | None:
         return parse_datetime(value)
     except ValueError:
         return None
+
+
+def email_domain(email: str | None) -> str:
+    """The lower-cased domain of an address ("" for none): what "same organisation" compares."""
+    return (email or "").rpartition("@")[2].strip().lower()
