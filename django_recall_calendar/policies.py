@@ -47,6 +47,19 @@ def unrecordable_reason(event: CalendarEvent, now: datetime | None = None) -> st
     return ""
 
 
+def _people_count(event: CalendarEvent) -> int:
+    """Distinct people in the meeting, the organizer included: Google lists the organizer among
+    the attendees and Microsoft Graph does not, so counting attendees alone differs by provider."""
+    emails = {
+        str(attendee.get("email") or "").lower() or f"#{index}"
+        for index, attendee in enumerate(event.attendees or [])
+        if isinstance(attendee, dict)
+    }
+    if event.organizer_email:
+        emails.add(event.organizer_email.lower())
+    return len(emails)
+
+
 def _owner_response(event: CalendarEvent, calendar: Calendar) -> str:
     """The calendar owner's own response to the invitation ("" when they are not listed)."""
     owner = (calendar.email or "").lower()
@@ -108,7 +121,7 @@ def should_record(
         return Decision(True, f"always record ({source})")
     if calendar.skip_declined and _owner_response(event, calendar) == DECLINED:
         return Decision(False, "declined by the calendar's owner")
-    attendee_count = len(event.attendees or [])
+    attendee_count = _people_count(event)
     if calendar.min_attendees and attendee_count < calendar.min_attendees:
         return Decision(
             False, f"{attendee_count} attendees, fewer than the minimum {calendar.min_attendees}"

@@ -183,9 +183,23 @@ def test_minimum_attendees(calendar):
     calendar.recording_policy = RecordingPolicy.ALL
     calendar.min_attendees = 3
     small = event(calendar, attendees=attendees("accepted", "bob@acme.example"))
+    small.organizer_email = OWNER  # the owner organizes it: owner and bob
     big = event(calendar, attendees=attendees("accepted", "bob@acme.example", "eve@acme.example"))
     assert should_record(small, calendar) == (False, "2 attendees, fewer than the minimum 3")
     assert should_record(big, calendar).record
+
+
+def test_minimum_attendees_counts_the_organizer_once_for_both_providers(calendar):
+    """Google lists the organizer among the attendees, Microsoft Graph does not."""
+    calendar.recording_policy = RecordingPolicy.ALL
+    calendar.min_attendees = 3
+    guests = attendees("accepted", "bob@acme.example")  # the owner and bob
+    google = event(calendar, attendees=[*guests, {"email": "org@acme.example"}])
+    google.organizer_email = "org@acme.example"
+    outlook = event(calendar, attendees=guests)
+    outlook.organizer_email = "ORG@acme.example"
+    assert should_record(google, calendar).record
+    assert should_record(outlook, calendar).record
 
 
 def test_external_policy_needs_the_calendar_email(calendar):
