@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
+
 from . import conf
 
 try:  # Django 6+
@@ -104,3 +106,30 @@ def sync_calendar(calendar_id: int, full: bool = False) -> dict[str, int]:
         "pages": result.pages,
         "bots_failed": bots.failed,
     }
+
+
+@_task
+def apply_recording_policy(calendar_id: int) -> dict[str, int]:
+    """Bring the bots of a calendar's upcoming meetings in line with its (changed) policy."""
+    from .models import Calendar
+    from .scheduling import reconcile_calendar
+
+    calendar = Calendar.objects.filter(pk=calendar_id).first()
+    if calendar is None:  # disconnected meanwhile: nothing left to schedule
+        return {}
+    result = reconcile_calendar(calendar)
+    return {
+        "scheduled": result.scheduled,
+        "rescheduled": result.rescheduled,
+        "unscheduled": result.unscheduled,
+        "failed": result.failed,
+    }
+
+
+def apply_recording_policy_later(calendar_id: int) -> None:
+    """Enqueue ``apply_recording_policy`` once the policy change commits.
+
+    A policy change can mean one Recall call per upcoming meeting: a front end's request must not
+    wait for them (with the ImmediateBackend they still run at once, after the commit).
+    """
+    transaction.on_commit(lambda: enqueue(apply_recording_policy, calendar_id), robust=True)

@@ -173,27 +173,35 @@ def test_recall_refusing_the_request_is_a_400_with_its_reason(api, recall_emulat
     )
 
 
-def test_a_policy_change_reconciles_the_calendar(api, recall_emulator, calendar):
+def test_a_policy_change_reconciles_the_calendar(
+    api, recall_emulator, calendar, django_capture_on_commit_callbacks
+):
+    """The bots follow in a task enqueued once the change commits (the test backend runs it)."""
     add_meetings(
         recall_emulator, calendar, hours_from_now(1), hours_from_now(5), hours_from_now(30)
     )
     detail = reverse("recall_calendar:api-calendar-detail", args=[calendar.pk])
 
-    response = api.patch(detail, {"recording_policy": "all"}, format="json")
+    def patch(policy: str):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = api.patch(detail, {"recording_policy": policy}, format="json")
+        assert response.status_code == 200
+        return response, callbacks
 
-    assert response.status_code == 200
+    response, callbacks = patch("all")
+    assert len(callbacks) == 1
     assert response.json()["recording_policy"] == "all"
     assert len(recall_emulator.bots) == 3
     events = api.get(reverse("recall_calendar:api-event-list"), {"has_bot": "true"}).json()
     assert events["count"] == 3
     assert {row["bot_state"] for row in events["results"]} == {"scheduled"}
 
-    # Saving the same policy again changes nothing, so Recall is not called.
+    # Saving the same policy again changes nothing: no task, no Recall call.
     calls = bot_calls(recall_emulator)
-    assert api.patch(detail, {"recording_policy": "all"}, format="json").status_code == 200
+    assert patch("all")[1] == []
     assert bot_calls(recall_emulator) == calls
 
-    assert api.patch(detail, {"recording_policy": "off"}, format="json").status_code == 200
+    patch("off")
     assert recall_emulator.bots == {}
 
 

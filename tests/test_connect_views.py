@@ -171,7 +171,9 @@ def test_the_recording_settings_are_editable(alice_client, alice_calendar):
     assert alice_calendar.skip_declined is False  # an unticked box
 
 
-def test_a_changed_policy_is_applied_at_once(alice_client, alice_calendar, recall_emulator):
+def test_a_changed_policy_is_applied_at_once(
+    alice_client, alice_calendar, recall_emulator, django_capture_on_commit_callbacks
+):
     calendar_id = str(alice_calendar.recall_id)
     recall_emulator.connect_calendar(calendar_id, email="alice@work.example")
     event = recall_emulator.add_event(calendar_id, meeting_url="https://zoom.us/j/123456789")
@@ -179,10 +181,11 @@ def test_a_changed_policy_is_applied_at_once(alice_client, alice_calendar, recal
     assert recall_emulator.bots == {}  # the policy is "off"
     prefix = f"calendar-{alice_calendar.pk}"
 
-    alice_client.post(
-        reverse("recall_calendar:calendar_settings", args=[alice_calendar.pk]),
-        {f"{prefix}-recording_policy": "all", f"{prefix}-min_attendees": "0"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the task runs after the commit
+        alice_client.post(
+            reverse("recall_calendar:calendar_settings", args=[alice_calendar.pk]),
+            {f"{prefix}-recording_policy": "all", f"{prefix}-min_attendees": "0"},
+        )
 
     [bot] = recall_emulator.bots.values()
     assert event["id"] in {str(event_id) for event_id in bot["event_ids"]}

@@ -23,7 +23,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import __version__, connections, scheduling
+from .. import __version__, connections, scheduling, tasks
 from ..exceptions import RecallError, RecallInvalidRequestError
 from ..models import Calendar, CalendarEvent, RecordOverride
 from ..policies import POLICY_FIELDS
@@ -116,7 +116,7 @@ class CalendarViewSet(
         before = [getattr(calendar, field) for field in POLICY_FIELDS]
         calendar = serializer.save()
         if before != [getattr(calendar, field) for field in POLICY_FIELDS]:
-            scheduling.reconcile_calendar(calendar)
+            tasks.apply_recording_policy_later(calendar.pk)
 
     def perform_destroy(self, instance: Calendar) -> None:
         connections.disconnect_calendar(instance)

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from social_core.backends.utils import load_backends
 
-from .. import conf, scheduling
+from .. import conf, tasks
 from ..connections import disconnect_calendar
 from ..exceptions import RecallError
 from ..forms import RecordingPolicyForm
@@ -89,19 +89,10 @@ def calendar_settings(request: HttpRequest, pk: int) -> HttpResponse:
         request, _("Recording settings of %(calendar)s saved.") % {"calendar": calendar}
     )
     if form.has_changed():
-        _apply_policy(request, calendar)
+        # Applied now, as in the admin and the REST API, by a task: one Recall call per
+        # upcoming meeting may be needed, and the page must not wait for them.
+        tasks.apply_recording_policy_later(calendar.pk)
     return redirect("recall_calendar:calendars")
-
-
-def _apply_policy(request: HttpRequest, calendar: Calendar) -> None:
-    """Apply a changed policy now (as the admin and the REST API do), not at the next sync."""
-    result = scheduling.reconcile_calendar(calendar)
-    if result.failed:
-        messages.warning(
-            request,
-            _("%(count)d meetings could not be updated at Recall; the next sync retries them.")
-            % {"count": result.failed},
-        )
 
 
 @login_required
