@@ -258,21 +258,12 @@ class CalendarEvent(models.Model):
     def duration(self):
         return self.end_time - self.start_time
 
-    def future_bots(self, now=None) -> list[dict]:
-        """The bots in ``bots`` that have not started yet (Recall keeps past ones in the list)."""
-        from .utils import parse_datetime_or_none
-
-        now = now or timezone.now()
-        result = []
-        for bot in self.bots or []:
-            start = parse_datetime_or_none(bot.get("start_time")) if isinstance(bot, dict) else None
-            if start is None or start > now:
-                result.append(bot)
-        return result
-
     @property
     def has_bot(self) -> bool:
-        return bool(self.future_bots())
+        """Whether a bot is scheduled for (or in) this meeting, in either scheduling mode."""
+        from .scheduling import has_bot
+
+        return has_bot(self)
 
 
 class DeliveryStatus(models.TextChoices):

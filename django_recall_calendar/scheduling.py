@@ -212,7 +212,8 @@ def _managed_bots(event: CalendarEvent, now: datetime | None = None) -> list[dic
     return bots
 
 
-def _has_bot(event: CalendarEvent, now: datetime | None = None) -> bool:
+def has_bot(event: CalendarEvent, now: datetime | None = None) -> bool:
+    """Whether the event has a bot to come or in the meeting (the mode's own record of it)."""
     if is_self_managed():
         return self_managed.current_bot(event) is not None
     return bool(_managed_bots(event, now))
@@ -236,7 +237,7 @@ def bot_state(event: CalendarEvent) -> tuple[str, str]:
     """("scheduled" | "none" | "not_possible", a readable reason) for the admin and the REST API."""
     if event.end_time <= timezone.now():
         return "not_possible", "ended"
-    if _has_bot(event):
+    if has_bot(event):
         return "scheduled", f"bot joins at {event.start_time:%Y-%m-%d %H:%M} UTC"
     reason = _impossible(event)
     if reason:
@@ -296,7 +297,7 @@ def reconcile_events(
 def _reconcile_one(event: CalendarEvent, client: RecallClient | None, now: datetime) -> str:
     """Apply the policy to one upcoming event; the :class:`ReconcileResult` counter to bump."""
     wanted = should_record(event, now=now).record
-    had_bot = _has_bot(event, now)
+    had_bot = has_bot(event, now)
     if wanted and not _bot_is_current(event):
         _schedule(event, client or RecallClient.from_settings(), None)
         return "rescheduled" if had_bot else "scheduled"
