@@ -50,10 +50,17 @@ EVENT_UPDATE_FIELDS = [
 ]
 
 
+#: Columns of Recall's unbounded texts; one value too long for its column (PostgreSQL refuses it)
+#: would fail its whole page on every retry, so each is cut to fit.
+FITTED_LENGTHS = {
+    key: CalendarEvent._meta.get_field(key).max_length
+    for key in ("meeting_platform", "platform_id", "ical_uid")
+}
+
+
 def _fitted(event: dict, key: str) -> str:
-    """Recall's text ``event[key]`` cut to its column: Recall bounds none of these, and one value
-    too long for its column (PostgreSQL refuses it) would fail its whole page on every retry."""
-    return str(event.get(key) or "")[: CalendarEvent._meta.get_field(key).max_length]
+    """Recall's text ``event[key]``, cut to its column."""
+    return str(event.get(key) or "")[: FITTED_LENGTHS[key]]
 
 
 def strip_secrets(obj: Any) -> dict:
@@ -85,7 +92,7 @@ def refresh_calendar(calendar: Calendar, *, client: RecallClient | None = None) 
         if data is None:
             locked.status = CalendarStatus.MISSING
         else:
-            _apply_calendar(locked, data)
+            apply_calendar(locked, data)
         locked.save(
             update_fields=[
                 "status",
@@ -111,8 +118,11 @@ def refresh_calendar(calendar: Calendar, *, client: RecallClient | None = None) 
     return calendar
 
 
-def _apply_calendar(calendar: Calendar, data: dict) -> None:
-    """Copy Recall's calendar object onto the row, keeping local values Recall leaves out."""
+def apply_calendar(calendar: Calendar, data: dict) -> None:
+    """Copy Recall's calendar object onto the (unsaved) row, keeping local values Recall leaves out.
+
+    The refresh and the connect flow both store Recall's answer through this one function.
+    """
     if data.get("status") in CalendarStatus.values:
         calendar.status = data["status"]
     if data.get("platform") in Platform.values:
