@@ -16,7 +16,7 @@ from . import signals
 from .client import RecallClient
 from .exceptions import RecallError, RecallNotFoundError
 from .models import Calendar, CalendarEvent, CalendarStatus, SelfManagedBot
-from .sync import refresh_calendar, strip_secrets
+from .sync import apply_calendar, refresh_calendar
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +74,8 @@ def connect_calendar_for(
                 calendar.events.all().delete()
                 calendar.events_synced_until = None
             calendar.recall_id = data["id"]
-            status = data.get("status")
-            calendar.status = (
-                status if status in CalendarStatus.values else CalendarStatus.CONNECTING
-            )
-            calendar.platform_email = data.get("platform_email") or ""
-            calendar.raw = strip_secrets(data)
+            calendar.status = CalendarStatus.CONNECTING  # unless Recall says otherwise
+            apply_calendar(calendar, data)
             _link_account(calendar, email, social_auth)
             calendar.save()
     except Exception:
