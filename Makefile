@@ -19,6 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test: lint
 	PYTHONPATH=. $(BIN)/django-admin makemigrations --check --dry-run --settings=tests.settings

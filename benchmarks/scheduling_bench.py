@@ -2,10 +2,10 @@
 
 The calendar records every meeting with a link (policy "all"); a first sync schedules 1,000 bots.
 Then 10 meetings move at the emulator and the app catches up twice over:
-- an incremental sync, whose ``events_synced`` receiver applies the policy to what changed;
-- ``reconcile_calendar`` over all 1,000 upcoming meetings (the repair path, e.g. after a policy
-  change), once right after that sync, and once after 10 more moves synced with the receiver
-  switched off, so that reconcile alone has to find the 10 among the 1,000.
+- a webhook's sync (``calendars.sync_changes``), which applies the policy to what changed;
+- ``reconcile_calendar`` over all 1,000 upcoming meetings (e.g. after a policy change), once right
+  after that sync, and once after 10 more moves mirrored without reconciling (``sync.sync_events``),
+  so that reconcile alone has to find the 10 among the 1,000.
 Calls are counted in the emulator's request log.
 """
 
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django_recall_calendar import signals, sync
+from django_recall_calendar import sync
+from django_recall_calendar.calendars import sync_changes
 from django_recall_calendar.models import CalendarEvent, RecordingPolicy
 from django_recall_calendar.scheduling import reconcile_calendar
 from django_recall_calendar.utils import parse_datetime_or_none
@@ -23,7 +24,6 @@ from .table import print_goal, print_table
 
 EVENTS = 1_000
 CHANGED = 10
-RECEIVER = "recall_calendar_reconcile_synced_events"
 
 
 def calls(running, since: int) -> tuple[int, int]:
@@ -41,29 +41,23 @@ def move(running, events: list[dict]) -> None:
 
 
 def run(database: str) -> None:
-    from django_recall_calendar.receivers import reconcile_synced_events
-
     with emulator() as running:
         calendar = make_calendar(running, recording_policy=RecordingPolicy.ALL)
         events = running.add_events(str(calendar.recall_id), EVENTS, notify=False)
-        sync.sync_events(calendar)
+        sync_changes(calendar)
         scheduled = sum(1 for e in running.events.values() if e["bots"])
         assert scheduled == EVENTS, scheduled
 
         move(running, events[:CHANGED])
         mark = len(running.requests)
-        sync.sync_events(calendar)
+        sync_changes(calendar)
         after_sync = calls(running, mark)
         mark = len(running.requests)
         reconcile_calendar(calendar)
         reconcile_unchanged = calls(running, mark)
 
         move(running, events[CHANGED : 2 * CHANGED])
-        signals.events_synced.disconnect(dispatch_uid=RECEIVER)
-        try:
-            sync.sync_events(calendar)
-        finally:
-            signals.events_synced.connect(reconcile_synced_events, dispatch_uid=RECEIVER)
+        sync.sync_events(calendar)
         mark = len(running.requests)
         result = reconcile_calendar(calendar)
         reconcile_changed = calls(running, mark)
@@ -77,7 +71,7 @@ def run(database: str) -> None:
         f"Recall calls when {CHANGED} of {EVENTS:,} recorded meetings move ({database})",
         ["step", "list requests", "bot calls"],
         [
-            ["incremental sync + policy receiver", *after_sync],
+            ["webhook sync (sync_changes)", *after_sync],
             [f"reconcile_calendar, all {EVENTS:,}, nothing left to do", *reconcile_unchanged],
             [f"reconcile_calendar, all {EVENTS:,}, {CHANGED} moved", *reconcile_changed],
         ],

@@ -158,9 +158,10 @@ def _check_default_policy() -> None:
 def check_setting_values(app_configs=None, **kwargs) -> list:
     """Settings read only when first needed (the scheduling mode, the deduplication recipe, the
     default policy) are resolved here too, so a typo fails ``manage.py check``, not a sync."""
-    from . import dedup, scheduling
+    from . import dedup
+    from .backends import get_backend
 
-    resolvers = [conf.user_settings, scheduling.is_self_managed, dedup.key_function]
+    resolvers = [conf.user_settings, get_backend, dedup.key_function]
     resolvers.append(_check_default_policy)
     messages = []
     for resolve in resolvers:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Platform
+#: Recall's ``platform`` names of the two providers.
+GOOGLE_CALENDAR = "google_calendar"
+MICROSOFT_OUTLOOK = "microsoft_outlook"
 
 #: Attendee responses, normalised across providers.
 ACCEPTED = "accepted"
@@ -37,11 +39,6 @@ MICROSOFT_RESPONSES = {
     "none": NEEDS_ACTION,
     "notResponded": NEEDS_ACTION,
 }
-
-#: Column lengths of CalendarEvent, so a provider's long value is cut rather than failing the page.
-TITLE_MAX = 1024
-EMAIL_MAX = 254
-SERIES_MAX = 1024
 
 #: The CalendarEvent columns :func:`derive_fields` fills.
 DERIVED_FIELDS = (
@@ -68,7 +65,7 @@ def _text(value: Any) -> str:
 
 
 def _email(value: Any) -> str:
-    return _text(value).lower()[:EMAIL_MAX]
+    return _text(value).lower()
 
 
 def _attendee(email: str, response: Any, responses: dict[str, str]) -> dict[str, str]:
@@ -125,8 +122,8 @@ def _microsoft(raw: dict, owner: str) -> dict[str, Any]:
 
 def is_microsoft(platform: str | None, raw: dict) -> bool:
     """Whether ``raw`` is a Graph event: by Recall's ``platform``, else by the payload's keys."""
-    if platform in Platform.values:
-        return platform == Platform.MICROSOFT_OUTLOOK
+    if platform in (GOOGLE_CALENDAR, MICROSOFT_OUTLOOK):
+        return platform == MICROSOFT_OUTLOOK
     return "subject" in raw or "@odata.etag" in raw
 
 
@@ -138,7 +135,4 @@ def derive_fields(raw: Any, *, platform: str | None, owner_email: str = "") -> d
     """
     raw = _dict(raw)
     owner = _email(owner_email)
-    fields = _microsoft(raw, owner) if is_microsoft(platform, raw) else _google(raw, owner)
-    fields["title"] = fields["title"][:TITLE_MAX]
-    fields["recurring_event_id"] = fields["recurring_event_id"][:SERIES_MAX]
-    return fields
+    return _microsoft(raw, owner) if is_microsoft(platform, raw) else _google(raw, owner)

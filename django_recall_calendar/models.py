@@ -119,7 +119,7 @@ class Calendar(models.Model):
         ]
         constraints = [
             # One calendar per OAuth account: two racing consent callbacks cannot both keep one
-            # (the loser's Recall calendar is deleted again by connections.connect_calendar_for).
+            # (the loser's Recall calendar is deleted again by calendars.connect_calendar_for).
             models.UniqueConstraint(
                 fields=["social_auth"],
                 condition=Q(social_auth__isnull=False),
@@ -156,20 +156,6 @@ class Calendar(models.Model):
         return ""
 
 
-def has_bot_condition(prefix: str = "") -> Q:
-    """The event has a bot, in either scheduling mode (``prefix`` reaches the event through a join,
-    e.g. ``"events__"`` to count a calendar's events with a bot).
-
-    Managed: a non-empty ``bots`` list (comparing the JSON value with ``[]`` is portable across
-    SQLite and PostgreSQL and needs no JSON functions). Self-managed: a SelfManagedBot row with a
-    Recall bot id; that joins a many-to-many relation, so count with ``distinct=True`` and filter
-    with ``.distinct()``.
-    """
-    if conf.get("SCHEDULING_MODE") == "self_managed":
-        return Q(**{f"{prefix}self_managed_bots__recall_bot_id__isnull": False})
-    return ~Q(**{f"{prefix}bots": []})
-
-
 class CalendarEventQuerySet(models.QuerySet):
     def upcoming(self, now=None) -> CalendarEventQuerySet:
         """Events not deleted whose end lies in the future."""
@@ -177,11 +163,6 @@ class CalendarEventQuerySet(models.QuerySet):
 
     def for_user(self, user) -> CalendarEventQuerySet:
         return self.filter(calendar__user=user)
-
-    def with_bot(self, has_bot: bool = True) -> CalendarEventQuerySet:
-        """Events that have a bot (``has_bot=False``: that have none), in either scheduling mode."""
-        condition = has_bot_condition()
-        return self.filter(condition).distinct() if has_bot else self.exclude(condition)
 
 
 class CalendarEvent(models.Model):
@@ -257,13 +238,6 @@ class CalendarEvent(models.Model):
     @property
     def duration(self):
         return self.end_time - self.start_time
-
-    @property
-    def has_bot(self) -> bool:
-        """Whether a bot is scheduled for (or in) this meeting, in either scheduling mode."""
-        from .scheduling import has_bot
-
-        return has_bot(self)
 
 
 class DeliveryStatus(models.TextChoices):

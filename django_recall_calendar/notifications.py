@@ -1,7 +1,7 @@
 """The email telling a user that Recall lost access to their calendar, with a link to reconnect it.
 
-It is sent from a signal receiver that usually runs in a background task (the webhook that
-reported the disconnection), where no request exists; the link is built from ``SITE_URL``.
+It is sent by the refresh that finds the calendar disconnected, usually in a background task (the
+webhook that reported it), where no request exists; the link is built from ``SITE_URL``.
 """
 
 from __future__ import annotations
@@ -47,3 +47,14 @@ def send_disconnected_email(calendar: Calendar, reason: str = "") -> bool:
     body = render_to_string(BODY_TEMPLATE, context)
     send_mail(subject, body, None, [recipient])
     return True
+
+
+def notify_disconnected(calendar: Calendar, reason: str = "") -> None:
+    """Tell the owner to reconnect, when ``NOTIFY_DISCONNECTED_BY_EMAIL`` is on; a mail failure is
+    logged and never breaks the sync that found the disconnection."""
+    if not conf.get("NOTIFY_DISCONNECTED_BY_EMAIL"):
+        return
+    try:
+        send_disconnected_email(calendar, reason)
+    except OSError:
+        logger.exception("Could not email the owner of disconnected calendar %s.", calendar.pk)

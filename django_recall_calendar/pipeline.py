@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from social_core.exceptions import AuthCredentialError, AuthException, AuthProviderError
 
 from . import conf
-from .connections import connect_calendar_for
+from .calendars import connect_calendar_for
 from .exceptions import RecallError, RecallInvalidRequestError
 
 logger = logging.getLogger(__name__)

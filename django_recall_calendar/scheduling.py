@@ -1,8 +1,8 @@
 """Sending Recall bots to meetings: schedule, unschedule, and reconcile events with their policy.
 
-Recall-managed scheduling (``/api/v2/calendar-events/{id}/bot/``) is the default; with
-``SCHEDULING_MODE = "self_managed"`` the same functions create v1 bots through :mod:`.self_managed`.
-Every call sends the complete bot config, because Recall replaces rather than patches it.
+What both scheduling modes share lives here: which meetings want a bot, the complete bot config
+(Recall replaces rather than patches it), the deduplication key, the order of work. How a bot is
+created and recorded is the configured backend's job (:mod:`.backends`).
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import conf, self_managed, signals
+from . import conf, signals
+from .backends import get_backend
 from .client import RecallClient
 from .dedup import canonical_meeting_url, deduplication_key
 from .exceptions import RecallError
-from .models import Calendar, CalendarEvent, RecordingPolicy, RecordOverride, has_bot_condition
+from .models import Calendar, CalendarEvent, RecordingPolicy, RecordOverride
 from .policies import should_record, unrecordable_reason
-from .utils import parse_datetime_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +37,16 @@ __all__ = [
     "bot_state",
     "canonical_meeting_url",
     "deduplication_key",
+    "has_bot",
+    "has_bot_condition",
     "reconcile_calendar",
     "reconcile_candidates",
     "reconcile_events",
     "schedule_bot",
     "set_record_override",
     "unschedule_bot",
+    "with_bot",
 ]
-
-MODES = ("managed", "self_managed")
 
 
 class SchedulingError(Exception):
@@ -90,15 +90,6 @@ def bot_config_for(event: CalendarEvent, bot_config: Mapping[str, Any] | None = 
     return deep_merge(merged, bot_config or {})
 
 
-def is_self_managed() -> bool:
-    mode = conf.get("SCHEDULING_MODE")
-    if mode not in MODES:
-        raise ImproperlyConfigured(
-            f"RECALL_CALENDAR['SCHEDULING_MODE'] is {mode!r}; expected one of {', '.join(MODES)}."
-        )
-    return mode == "self_managed"
-
-
 @contextmanager
 def _dispatched_is_reported() -> Iterator[None]:
     """Turn Recall's "bot already dispatched" answers into a clear :class:`BotAlreadyDispatched`."""
@@ -111,13 +102,6 @@ def _dispatched_is_reported() -> Iterator[None]:
                 f"or remove it ({exc})."
             ) from exc
         raise
-
-
-def _store_bots(event: CalendarEvent, answer: Mapping[str, Any]) -> None:
-    """Keep Recall's ``bots`` list of the answered event, on this instance and in the database."""
-    event.bots = list(answer.get("bots") or [])
-    recall_id = answer.get("id") or event.recall_id
-    CalendarEvent.objects.filter(recall_id=recall_id).update(bots=event.bots)
 
 
 def _impossible(event: CalendarEvent) -> str:
@@ -138,13 +122,7 @@ def _schedule(event: CalendarEvent, client: RecallClient, bot_config: Mapping | 
     config = bot_config_for(event)
     key = deduplication_key(event)
     with _dispatched_is_reported():
-        if is_self_managed():
-            self_managed.schedule(event, key, config, client)
-        else:
-            answer = client.schedule_bot(
-                str(event.recall_id), deduplication_key=key, bot_config=config
-            )
-            _store_bots(event, answer)
+        get_backend().schedule(event, key, config, client)
     if bot_config:
         CalendarEvent.objects.filter(pk=event.pk).update(bot_config=event.bot_config)
     signals.bot_scheduled.send(sender=CalendarEvent, event=event, bot_config=config)
@@ -152,10 +130,7 @@ def _schedule(event: CalendarEvent, client: RecallClient, bot_config: Mapping | 
 
 def _unschedule(event: CalendarEvent, client: RecallClient) -> None:
     with _dispatched_is_reported():
-        if is_self_managed():
-            self_managed.unschedule(event, client)
-        else:
-            _store_bots(event, client.unschedule_bot(str(event.recall_id)))
+        get_backend().unschedule(event, client)
     signals.bot_unscheduled.send(sender=CalendarEvent, event=event)
 
 
@@ -195,42 +170,35 @@ def unschedule_bot(event: CalendarEvent, *, client: RecallClient | None = None) 
     return event
 
 
-def _managed_bots(event: CalendarEvent, now: datetime | None = None) -> list[dict]:
-    """Bots still to join, plus the current occurrence's (it may be in the meeting right now).
-
-    Recall keeps past bots in the list; counting the running one stops a change during the
-    meeting from scheduling a second bot (deduplication only covers bots not started yet).
-    """
-    now = now or timezone.now()
-    bots = []
-    for bot in event.bots or []:
-        if not isinstance(bot, dict):
-            continue
-        start = parse_datetime_or_none(bot.get("start_time"))
-        if start is None or start > now or start >= event.start_time:
-            bots.append(bot)
-    return bots
-
-
 def has_bot(event: CalendarEvent, now: datetime | None = None) -> bool:
-    """Whether the event has a bot to come or in the meeting (the mode's own record of it)."""
-    if is_self_managed():
-        return self_managed.current_bot(event) is not None
-    return bool(_managed_bots(event, now))
+    """Whether the event has a bot to come or in the meeting (the backend's own record of it)."""
+    return get_backend().has_bot(event, now or timezone.now())
+
+
+def has_bot_condition(prefix: str = "") -> Q:
+    """SQL for "the event has a bot" (``prefix`` reaches the event through a join, e.g.
+    ``"events__"`` to count a calendar's events with a bot; count those with ``distinct=True``)."""
+    return get_backend().has_bot_condition(prefix)
+
+
+def with_bot(events: QuerySet[CalendarEvent], has_bot: bool = True) -> QuerySet[CalendarEvent]:
+    """The events of ``events`` that have a bot (``has_bot=False``: that have none)."""
+    backend = get_backend()
+    condition = backend.has_bot_condition()
+    if not has_bot:
+        return events.exclude(condition)
+    events = events.filter(condition)
+    return events.distinct() if backend.needs_distinct() else events
+
+
+def with_bot_records(events: QuerySet[CalendarEvent]) -> QuerySet[CalendarEvent]:
+    """``events`` loading the bot records :func:`has_bot` and :func:`bot_state` read per row."""
+    return get_backend().with_bot_records(events)
 
 
 def _bot_is_current(event: CalendarEvent) -> bool:
     """Whether the event's bot matches its current start, meeting link and key (nothing to do)."""
-    key = deduplication_key(event)
-    if is_self_managed():
-        return self_managed.is_current(event, key)
-    url = canonical_meeting_url(event.meeting_url)
-    return any(
-        bot.get("deduplication_key") == key
-        and parse_datetime_or_none(bot.get("start_time")) == event.start_time
-        and (not bot.get("meeting_url") or canonical_meeting_url(bot["meeting_url"]) == url)
-        for bot in _managed_bots(event)
-    )
+    return get_backend().is_current(event, deduplication_key(event))
 
 
 def bot_state(event: CalendarEvent) -> tuple[str, str]:
@@ -256,13 +224,17 @@ class ReconcileResult:
     #: Recall id of each failed event -> what went wrong.
     errors: dict[str, str] = field(default_factory=dict)
 
+    def add(self, other: ReconcileResult) -> None:
+        """Count ``other`` in too (one pass reconciled page by page)."""
+        for name in ("scheduled", "rescheduled", "unscheduled", "unchanged", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.update(other.errors)
+
 
 def _in_order(events: Iterable[CalendarEvent]) -> list[CalendarEvent]:
     if isinstance(events, QuerySet):
         # ``raw`` is never read here, and can be most of a row's bytes.
-        events = events.select_related("calendar").defer("raw")
-        if is_self_managed():
-            events = events.prefetch_related("self_managed_bots")
+        events = with_bot_records(events.select_related("calendar").defer("raw"))
     return sorted(events, key=lambda event: (event.start_time, event.pk or 0))
 
 
@@ -330,10 +302,13 @@ def reconcile_candidates(events: QuerySet[CalendarEvent]) -> QuerySet[CalendarEv
     ]
     if not quiet:
         return events
+    backend = get_backend()
     candidates = events.filter(
-        ~Q(calendar_id__in=quiet) | Q(record_override=RecordOverride.ALWAYS) | has_bot_condition()
+        ~Q(calendar_id__in=quiet)
+        | Q(record_override=RecordOverride.ALWAYS)
+        | backend.has_bot_condition()
     )
-    return candidates.distinct() if is_self_managed() else candidates
+    return candidates.distinct() if backend.needs_distinct() else candidates
 
 
 def reconcile_calendar(

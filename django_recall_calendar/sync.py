@@ -27,7 +27,8 @@ from .client import SECRET_FIELDS, RecallClient
 from .event_fields import DERIVED_FIELDS, derive_fields
 from .exceptions import RecallNotFoundError
 from .models import Calendar, CalendarEvent, CalendarStatus, Platform
-from .utils import parse_datetime_or_none
+from .notifications import notify_disconnected
+from .utils import parse_datetime_or_none, parse_uuid
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +51,24 @@ EVENT_UPDATE_FIELDS = [
 ]
 
 
-#: Columns of Recall's unbounded texts; one value too long for its column (PostgreSQL refuses it)
-#: would fail its whole page on every retry, so each is cut to fit.
+#: Columns filled from unbounded texts (Recall's and the provider's); one value too long for its
+#: column (PostgreSQL refuses it) would fail its whole page on every retry, so each is cut to fit.
 FITTED_LENGTHS = {
     key: CalendarEvent._meta.get_field(key).max_length
-    for key in ("meeting_platform", "platform_id", "ical_uid")
+    for key in (
+        "meeting_platform",
+        "platform_id",
+        "ical_uid",
+        "title",
+        "organizer_email",
+        "recurring_event_id",
+    )
 }
 
 
-def _fitted(event: dict, key: str) -> str:
-    """Recall's text ``event[key]``, cut to its column."""
-    return str(event.get(key) or "")[: FITTED_LENGTHS[key]]
+def _fitted(values: dict, key: str) -> str:
+    """The text ``values[key]``, cut to its column."""
+    return str(values.get(key) or "")[: FITTED_LENGTHS[key]]
 
 
 def strip_secrets(obj: Any) -> dict:
@@ -115,6 +123,7 @@ def refresh_calendar(calendar: Calendar, *, client: RecallClient | None = None) 
         signals.calendar_disconnected.send(
             sender=Calendar, calendar=calendar, reason=calendar.disconnect_reason, deleted=False
         )
+        notify_disconnected(calendar, calendar.disconnect_reason)
     return calendar
 
 
@@ -159,18 +168,20 @@ def sync_events(
     *,
     full: bool = False,
     client: RecallClient | None = None,
-    on_page: Callable[[SyncResult], None] | None = None,
+    on_page: Callable[[SyncResult, list[uuid.UUID]], Any] | None = None,
 ) -> SyncResult:
     """Mirror the calendar's events updated since ``updated_since`` (else the watermark, else all).
 
     ``full=True`` ignores the watermark and reads every event Recall holds. ``on_page`` is called
-    with the running result after each applied page (the command prints progress with it).
+    after each page is committed, with the running result and the Recall ids of the page's created
+    or changed events: :mod:`.calendars` reconciles their bots there, the command prints progress.
+    Syncing never touches bots itself.
 
     The watermark advances page by page only while events arrive in non-decreasing ``updated_at``
     order, within and across pages (Recall does not document its order); otherwise it is moved
     once, when the whole sync is applied. It never moves when this sync starts after the
-    watermark (a gap nobody applied yet), and never moves backwards. ``events_synced`` is sent for
-    what was applied, even when a page fails.
+    watermark (a gap nobody applied yet), and never moves backwards. ``events_synced`` (a signal for
+    hosts) is sent for what was applied, even when a page fails.
     """
     client = client or RecallClient.from_settings()
     watermark = (
@@ -200,13 +211,13 @@ def sync_events(
             in_order = in_order and all(a <= b for a, b in pairwise(times))
             newest = max(times, default=None)
             with transaction.atomic():
-                _apply_page(calendar, events, result)
+                changed = _apply_page(calendar, events, result)
                 if in_order and newest is not None:
                     _advance_watermark(calendar, newest)
             result.pages += 1
             result.received += len(events)
             if on_page is not None:
-                on_page(result)
+                on_page(result, changed)
         if contiguous and not in_order and newest is not None:
             _advance_watermark(calendar, newest)
         calendar.last_synced_at = timezone.now()
@@ -238,13 +249,6 @@ def _as_datetime(value: datetime | str) -> datetime:
     return parsed
 
 
-def _recall_uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 def _updated_at(event: dict) -> datetime | None:
     return parse_datetime_or_none(event.get("updated_at"))
 
@@ -254,7 +258,7 @@ def _by_id(page: Iterable[Any]) -> dict[uuid.UUID, dict]:
     twice)."""
     events: dict[uuid.UUID, dict] = {}
     for event in page:
-        recall_id = _recall_uuid(event.get("id")) if isinstance(event, dict) else None
+        recall_id = parse_uuid(event.get("id")) if isinstance(event, dict) else None
         if recall_id is None:
             logger.warning("Skipping a calendar event without a valid id.")
             continue
@@ -273,8 +277,11 @@ def _advance_watermark(calendar: Calendar, until: datetime) -> None:
         calendar.events_synced_until = until
 
 
-def _apply_page(calendar: Calendar, events: dict[uuid.UUID, dict], result: SyncResult) -> None:
-    """Upsert one page of events in bulk and count what changed (call inside a transaction)."""
+def _apply_page(
+    calendar: Calendar, events: dict[uuid.UUID, dict], result: SyncResult
+) -> list[uuid.UUID]:
+    """Upsert one page of events in bulk, count what changed (call inside a transaction) and
+    return the Recall ids of the page's created or changed events."""
     before = {
         row[0]: row[1:]
         for row in CalendarEvent.objects.filter(recall_id__in=events).values_list(
@@ -282,9 +289,9 @@ def _apply_page(calendar: Calendar, events: dict[uuid.UUID, dict], result: SyncR
         )
     }
     owners = _owning_calendars(calendar, events.values())
-    rows = []
+    rows, changed = [], []
     for recall_id, event in events.items():
-        owner = owners.get(_recall_uuid(event.get("calendar_id")), calendar)
+        owner = owners.get(parse_uuid(event.get("calendar_id")), calendar)
         row = _event_row(recall_id, event, owner)
         if row is None:
             continue
@@ -297,7 +304,8 @@ def _apply_page(calendar: Calendar, events: dict[uuid.UUID, dict], result: SyncR
         else:
             continue
         setattr(result, counter, getattr(result, counter) + 1)
-        result.changed_ids.append(recall_id)
+        changed.append(recall_id)
+    result.changed_ids.extend(changed)
     if rows:
         CalendarEvent.objects.bulk_create(
             rows,
@@ -305,6 +313,7 @@ def _apply_page(calendar: Calendar, events: dict[uuid.UUID, dict], result: SyncR
             unique_fields=["recall_id"],
             update_fields=EVENT_UPDATE_FIELDS,
         )
+    return changed
 
 
 def _owning_calendars(
@@ -312,8 +321,8 @@ def _owning_calendars(
 ) -> dict[uuid.UUID | None, Calendar]:
     """Local calendars by Recall id for the page's events: an event moved to another calendar
     follows it; an id we do not know leaves the event with the calendar being synced."""
-    found: dict[uuid.UUID | None, Calendar] = {_recall_uuid(calendar.recall_id): calendar}
-    others = {_recall_uuid(event.get("calendar_id")) for event in events} - {None, *found}
+    found: dict[uuid.UUID | None, Calendar] = {parse_uuid(calendar.recall_id): calendar}
+    others = {parse_uuid(event.get("calendar_id")) for event in events} - {None, *found}
     if others:
         for other in Calendar.objects.filter(recall_id__in=others).only(
             "id", "recall_id", "platform", "platform_email", "oauth_email"
@@ -356,6 +365,9 @@ def _event_row(recall_id: uuid.UUID, event: dict, calendar: Calendar) -> Calenda
     platform = event.get("platform") if event.get("platform") in Platform.values else None
     platform = platform or calendar.platform
     bots = event.get("bots")
+    derived = derive_fields(raw, platform=platform, owner_email=calendar.email)
+    for key in ("title", "organizer_email", "recurring_event_id"):
+        derived[key] = _fitted(derived, key)
     return CalendarEvent(
         calendar=calendar,
         recall_id=recall_id,
@@ -371,5 +383,5 @@ def _event_row(recall_id: uuid.UUID, event: dict, calendar: Calendar) -> Calenda
         raw=raw,
         recall_created_at=parse_datetime_or_none(event.get("created_at")),
         recall_updated_at=_updated_at(event),
-        **derive_fields(raw, platform=platform, owner_email=calendar.email),
+        **derived,
     )

@@ -6,18 +6,24 @@ app still works, only without a worker. The backend alias and queue come from th
 ``TASK_BACKEND`` and ``TASK_QUEUE`` settings, read at enqueue time (never at
 import), so ``override_settings`` works.
 
-The task functions are thin: each calls one function of the domain layer.
+The task functions are thin: each calls one function of the domain layer. This module is a door:
+the domain never imports it, so whatever must be queued (a stored delivery, a retry) is queued
+here or by another door.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
-from . import conf
+from . import calendars, conf, scheduling, webhooks
+from .models import Calendar, DeliveryStatus
+
+logger = logging.getLogger(__name__)
 
 try:  # Django 6+
     from django.tasks import task as _framework_task
@@ -78,46 +84,73 @@ def enqueue(task: Any, *args: Any, run_after: datetime | None = None, **kwargs: 
     return True
 
 
+def run_delivery(delivery_id: int, *, force: bool = False) -> str:
+    """Process a stored delivery here and now; returns its status afterwards.
+
+    When this attempt fails with a retry left, the retry is queued for ``next_attempt_at`` (on a
+    backend that can defer; otherwise ``recall_webhooks --retry-failed`` picks it up).
+    """
+    status = webhooks.process_delivery(delivery_id, force=force)
+    retry_at = webhooks.retry_time(delivery_id) if status == DeliveryStatus.FAILED else None
+    if retry_at is not None:
+        try:
+            enqueue(process_webhook_delivery, delivery_id, run_after=retry_at)
+        except Exception:
+            logger.exception("Could not enqueue the retry of webhook delivery %s", delivery_id)
+    return status
+
+
+def retry_due(now: datetime | None = None) -> dict[str, int]:
+    """Process every due delivery here and now (``recall_webhooks --retry-failed``, from cron);
+    returns how many ended in each status."""
+    counts: dict[str, int] = {}
+    for delivery_id in list(webhooks.due_deliveries(now).values_list("pk", flat=True)):
+        status = run_delivery(delivery_id)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def process_after_commit(delivery_ids: list[int], using: str | None = None) -> None:
+    """Queue the processing of stored deliveries once their rows are committed.
+
+    ``robust``: a failing enqueue must not fail the caller (the webhook's 2xx); the rows stay
+    ``received`` and ``recall_webhooks --retry-failed`` picks them up.
+    """
+    for delivery_id in delivery_ids:
+        transaction.on_commit(
+            lambda pk=delivery_id: enqueue(process_webhook_delivery, pk), robust=True, using=using
+        )
+
+
 @_task
 def process_webhook_delivery(delivery_id: int) -> str:
     """Process one stored webhook delivery; returns its final status (the row holds the details)."""
-    from . import webhooks
-
-    return webhooks.process_delivery(delivery_id)
+    return run_delivery(delivery_id)
 
 
 @_task
 def sync_calendar(calendar_id: int, full: bool = False) -> dict[str, int]:
-    """Repair a calendar as ``manage.py recall_sync`` does (refresh, sync, bots); return counts.
+    """Sync a calendar as ``manage.py recall_sync`` does (refresh, events, bots); return counts.
 
-    ``full`` ignores the watermark (a repair after missed webhooks).
+    ``full`` ignores the watermark (a sync after missed webhooks).
     """
-    from .models import Calendar
-    from .repair import repair_calendar
-    from .scheduling import ReconcileResult
-    from .sync import SyncResult
-
-    repair = repair_calendar(Calendar.objects.get(pk=calendar_id), full=full)
-    result, bots = repair.sync or SyncResult(), repair.bots or ReconcileResult()
+    done = calendars.sync_calendar(Calendar.objects.get(pk=calendar_id), full=full)
     return {
-        "created": result.created,
-        "updated": result.updated,
-        "deleted": result.deleted,
-        "pages": result.pages,
-        "bots_failed": bots.failed,
+        "created": done.events.created,
+        "updated": done.events.updated,
+        "deleted": done.events.deleted,
+        "pages": done.events.pages,
+        "bots_failed": done.bots.failed,
     }
 
 
 @_task
 def apply_recording_policy(calendar_id: int) -> dict[str, int]:
     """Bring the bots of a calendar's upcoming meetings in line with its (changed) policy."""
-    from .models import Calendar
-    from .scheduling import reconcile_calendar
-
     calendar = Calendar.objects.filter(pk=calendar_id).first()
     if calendar is None:  # disconnected meanwhile: nothing left to schedule
         return {}
-    result = reconcile_calendar(calendar)
+    result = scheduling.reconcile_calendar(calendar)
     return {
         "scheduled": result.scheduled,
         "rescheduled": result.rescheduled,

@@ -11,16 +11,17 @@ Exactly once rests on two database guarantees, never on a read before a write:
   taken over.
 
 Retries: a failed delivery gets ``next_attempt_at`` from ``WEBHOOK_RETRY_DELAYS`` (one delay per
-attempt; after the last one it stays failed until replayed). A task backend that supports deferred
-tasks gets the retry enqueued with ``run_after``; otherwise ``manage.py recall_webhooks
---retry-failed`` (run it from cron) processes every due delivery.
+attempt; after the last one it stays failed until replayed).
+
+This module never enqueues: the doors do (the view after :func:`record`, :mod:`.tasks` for a
+retry at ``next_attempt_at``, ``manage.py recall_webhooks --retry-failed`` from cron for every due
+delivery), so the domain does not depend on the task framework that calls it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,9 +33,9 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from . import conf, sync, tasks
+from . import calendars, conf, sync
 from .models import Calendar, DeliveryStatus, WebhookDelivery
-from .utils import parse_datetime_or_none
+from .utils import parse_datetime_or_none, parse_uuid
 
 logger = logging.getLogger(__name__)
 
@@ -158,22 +159,17 @@ def _calendar_recall_id(data: Mapping[str, Any]) -> str:
     value = data.get("calendar_id")
     if not isinstance(value, str):
         return ""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return value[:64]
+    recall_id = parse_uuid(value)
+    return str(recall_id) if recall_id else value[:64]
 
 
 def _find_calendar(calendar_recall_id: str) -> Calendar | None:
-    try:
-        recall_id = uuid.UUID(calendar_recall_id)
-    except ValueError:
-        return None
-    return Calendar.objects.filter(recall_id=recall_id).first()
+    recall_id = parse_uuid(calendar_recall_id)
+    return Calendar.objects.filter(recall_id=recall_id).first() if recall_id else None
 
 
 def record(verified: VerifiedDelivery) -> WebhookDelivery | None:
-    """Store a verified delivery and enqueue its processing once the transaction commits.
+    """Store a verified delivery; the caller hands one still ``received`` to a worker.
 
     Returns None for a copy of an already stored delivery (the unique message id decided), which is
     not processed again. Event types the app does not handle are stored ``ignored`` at once.
@@ -197,13 +193,7 @@ def record(verified: VerifiedDelivery) -> WebhookDelivery | None:
             stored = _insert_once(delivery, connection)
     except DataError:  # e.g. a NUL character PostgreSQL's jsonb refuses
         raise WebhookRejected("Payload cannot be stored") from None
-    if not stored:
-        return None
-    if delivery.status == DeliveryStatus.RECEIVED:
-        # robust: a failing enqueue must not turn the stored delivery into a 5xx; the row stays
-        # ``received`` and --retry-failed picks it up.
-        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True, using=connection.alias)
-    return delivery
+    return delivery if stored else None
 
 
 def _insert_once(delivery: WebhookDelivery, connection: BaseDatabaseWrapper) -> bool:
@@ -248,9 +238,8 @@ def _insert_once(delivery: WebhookDelivery, connection: BaseDatabaseWrapper) -> 
 
 def _calendar_pk_sql(calendar_recall_id: str, connection: BaseDatabaseWrapper) -> tuple[str, list]:
     """SQL for the local calendar's pk from Recall's calendar id (NULL when not a known UUID)."""
-    try:
-        recall_id = uuid.UUID(calendar_recall_id)
-    except ValueError:
+    recall_id = parse_uuid(calendar_recall_id)
+    if recall_id is None:
         return "NULL", []
     field = Calendar._meta.get_field("recall_id")
     quote = connection.ops.quote_name
@@ -259,10 +248,6 @@ def _calendar_pk_sql(calendar_recall_id: str, connection: BaseDatabaseWrapper) -
         f"WHERE {quote(field.column)} = %s)"
     )
     return subquery, [field.get_db_prep_value(recall_id, connection)]
-
-
-def _enqueue(delivery_id: int, run_after: datetime | None = None) -> bool:
-    return tasks.enqueue(tasks.process_webhook_delivery, delivery_id, run_after=run_after)
 
 
 def _unsupported(event_type: str) -> str:
@@ -355,7 +340,7 @@ def _finish(
 
 
 def _fail(delivery: WebhookDelivery, now: datetime, exc: Exception) -> str:
-    """Record the failure on the delivery (and those it coalesced) and schedule the retry."""
+    """Record the failure on the delivery (and those it coalesced) and when to retry it."""
     delays = conf.get("WEBHOOK_RETRY_DELAYS")
     next_attempt_at = None
     if delivery.attempts <= len(delays):
@@ -375,11 +360,6 @@ def _fail(delivery: WebhookDelivery, now: datetime, exc: Exception) -> str:
         next_attempt_at=next_attempt_at,
         processed_by=None,
     )
-    if next_attempt_at is not None:
-        try:
-            _enqueue(delivery.pk, run_after=next_attempt_at)
-        except Exception:
-            logger.exception("Could not enqueue the retry of webhook delivery %s", delivery.pk)
     return DeliveryStatus.FAILED
 
 
@@ -401,7 +381,7 @@ def _sync_events(delivery: WebhookDelivery, calendar: Calendar, now: datetime) -
         delivery.payload,
         *_group(delivery, now).exclude(pk=delivery.pk).values_list("payload", flat=True),
     ]
-    sync.sync_events(calendar, updated_since=_earliest_last_updated(payloads))
+    calendars.sync_changes(calendar, _earliest_last_updated(payloads))
 
 
 def _earliest_last_updated(payloads: list[dict[str, Any]]) -> datetime | None:
@@ -423,11 +403,6 @@ HANDLERS: dict[str, Callable[[WebhookDelivery, Calendar, datetime], None]] = {
 # -- operations (manage.py recall_webhooks, admin) -------------------------------------------------
 
 
-def replay(delivery: WebhookDelivery) -> str:
-    """Process a delivery again whatever its status (unless a live worker holds it right now)."""
-    return process_delivery(delivery.pk, force=True)
-
-
 def due_deliveries(now: datetime | None = None) -> QuerySet:
     """Deliveries that need a worker: failed and due, stale claims, and old never-enqueued ones."""
     now = now or timezone.now()
@@ -438,21 +413,21 @@ def due_deliveries(now: datetime | None = None) -> QuerySet:
     return WebhookDelivery.objects.filter(lost | due | stale).order_by("received_at", "pk")
 
 
-def retry_due(now: datetime | None = None) -> dict[str, int]:
-    """Process every due delivery inline; returns how many ended in each status."""
-    counts: dict[str, int] = {}
-    for delivery_id in list(due_deliveries(now).values_list("pk", flat=True)):
-        status = process_delivery(delivery_id)
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+def retry_time(delivery_id: int) -> datetime | None:
+    """When a failed delivery is due again (None: not failed, or out of retries)."""
+    return (
+        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.FAILED)
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
 
 
-def adopt_deliveries(calendar: Calendar) -> int:
-    """Process the deliveries that arrived for ``calendar`` before its local row existed.
+def adopt_deliveries(calendar: Calendar) -> list[int]:
+    """Make the deliveries that arrived for ``calendar`` before its local row existed due again.
 
     Recall can announce a new calendar (``calendar.update``) before the connect flow has committed
     its row here; such deliveries were stored ``ignored`` as for an unknown calendar. Called when a
-    calendar is first saved; returns how many deliveries were handed to the task again.
+    calendar is first saved; returns the ids of the deliveries now ``received``, for a worker.
     """
     orphans = WebhookDelivery.objects.filter(
         calendar_recall_id=str(calendar.recall_id),
@@ -465,6 +440,4 @@ def adopt_deliveries(calendar: Calendar) -> int:
         WebhookDelivery.objects.filter(pk__in=ids, status=DeliveryStatus.IGNORED).update(
             status=DeliveryStatus.RECEIVED, calendar=calendar, last_error="", processed_at=None
         )
-        for delivery_id in ids:
-            transaction.on_commit(lambda pk=delivery_id: _enqueue(pk), robust=True)
-    return len(ids)
+    return ids

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
-from django_recall_calendar import connections, sync
+from django_recall_calendar import calendars, sync
 from django_recall_calendar.models import (
     Calendar,
     CalendarEvent,
@@ -101,7 +101,7 @@ def make_deliveries(calendar: Calendar | None, count: int, **fields) -> list[Web
 
 def connect_calendar(emulator, user: User, email: str, **secrets: str) -> Calendar:
     """A calendar connected the real way: created and connected at the emulator, refreshed here."""
-    calendar, _ = connections.connect_calendar_for(
+    calendar, _ = calendars.connect_calendar_for(
         user,
         Platform.GOOGLE_CALENDAR,
         secrets.get("refresh_token", "refresh-token-of-" + user.username),

@@ -255,11 +255,15 @@ def test_refresh_status_shows_a_disconnection(admin_client, recall_emulator, cal
     assert calendar.status == CalendarStatus.DISCONNECTED
 
 
-def test_sync_events_now(admin_client, recall_emulator, calendar):
+def test_sync_now(admin_client, recall_emulator, calendar):
     recall_emulator.add_events(str(calendar.recall_id), 3, notify=False)
-    response = run_action(admin_client, CALENDARS, "sync_events_now", [calendar])
+    response = run_action(admin_client, CALENDARS, "sync_now", [calendar])
     assert messages_of(response) == [
-        ("success", f"Synced 1 calendar. {calendar}: 3 new, 0 updated, 0 deleted.")
+        (
+            "success",
+            f"Synced 1 calendar. {calendar}: 3 new, 0 updated, 0 deleted; "
+            "bots: 0 scheduled, 0 removed, 0 failed.",
+        )
     ]
     assert calendar.events.count() == 3
 

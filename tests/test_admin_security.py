@@ -71,7 +71,7 @@ def test_view_only_staff_sees_the_lists_but_no_actions(recall_emulator):
         (EVENTS, "schedule_bot", event),
         (EVENTS, "remove_bot", event),
         (CALENDARS, "disconnect", calendar),
-        (CALENDARS, "sync_events_now", calendar),
+        (CALENDARS, "sync_now", calendar),
         (DELIVERIES, "replay", delivery),
     ]:
         data = {"action": action, "_selected_action": [obj.pk], "post": "yes", "bot_name": "X"}
@@ -92,7 +92,7 @@ def test_change_permission_unlocks_the_actions(db):
     editor = logged_in(make_staff("editor", perms=VIEW + CHANGE))
     assert action_names(editor.get(CALENDARS)) == {
         "refresh_status",
-        "sync_events_now",
+        "sync_now",
         "apply_recording_policy",
         "disconnect",
     }
@@ -179,7 +179,7 @@ def test_no_admin_page_shows_a_secret(admin_client, secret_emulator):
         (EVENTS, "schedule_bot", events, {"post": "yes", "bot_name": "B"}),
         (EVENTS, "remove_bot", events, {}),
         (CALENDARS, "refresh_status", [calendar, planted], {}),
-        (CALENDARS, "sync_events_now", [calendar, planted], {}),
+        (CALENDARS, "sync_now", [calendar, planted], {}),
         (CALENDARS, "apply_recording_policy", [calendar, planted], {}),
         (DELIVERIES, "replay", [delivery], {}),
         (CALENDARS, "disconnect", [calendar], {"post": "yes"}),

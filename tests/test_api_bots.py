@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from django_recall_calendar import sync
 from django_recall_calendar.models import Calendar, CalendarEvent
+from django_recall_calendar.scheduling import has_bot
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +70,7 @@ def test_post_schedules_a_bot_with_the_given_config(api, recall_emulator, calend
     (bot,) = recall_emulator.bots.values()
     assert bot["bot_config"]["bot_name"] == "Alice's notes"
     event.refresh_from_db()
-    assert event.record_override == "always" and event.has_bot
+    assert event.record_override == "always" and has_bot(event)
 
 
 def test_never_and_delete_remove_the_bot_and_keep_it_away(api, recall_emulator, calendar):
@@ -156,7 +157,7 @@ def test_a_recall_failure_is_a_502_with_a_readable_message(api, recall_emulator,
     assert detail.startswith("Recall did not complete the request:")
     assert "test-api-key" not in detail and "refresh" not in detail
     event.refresh_from_db()
-    assert event.record_override == "" and not event.has_bot
+    assert event.record_override == "" and not has_bot(event)
 
 
 def test_recall_refusing_the_request_is_a_400_with_its_reason(api, recall_emulator, calendar):

@@ -13,7 +13,6 @@ from django_recall_calendar.event_fields import (
     DERIVED_FIELDS,
     NEEDS_ACTION,
     TENTATIVE,
-    TITLE_MAX,
     derive_fields,
 )
 
@@ -273,8 +272,3 @@ def test_wrongly_typed_values_are_ignored_not_fatal(platform):
     assert fields["is_all_day"] is False
     assert fields["is_cancelled"] is False
     assert fields["is_organizer"] is False
-
-
-def test_overlong_values_are_cut_to_the_column():
-    fields = derive_fields(google_raw(summary="x" * 5000), platform="google_calendar")
-    assert len(fields["title"]) == TITLE_MAX

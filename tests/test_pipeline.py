@@ -15,7 +15,7 @@ from django.db.models.signals import pre_save
 from social_django.models import UserSocialAuth
 
 from django_recall_calendar import signals
-from django_recall_calendar.connections import connect_calendar_for
+from django_recall_calendar.calendars import connect_calendar_for
 from django_recall_calendar.models import Calendar, CalendarStatus
 from django_recall_calendar.sync import refresh_calendar
 

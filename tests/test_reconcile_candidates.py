@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from django_recall_calendar.calendars import sync_changes
 from django_recall_calendar.models import CalendarEvent, RecordingPolicy, RecordOverride
 from django_recall_calendar.scheduling import reconcile_candidates, schedule_bot
-from django_recall_calendar.sync import sync_events
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def calendar(make_calendar):
 
 def test_policy_off_selects_only_events_with_a_bot_or_an_always_override(calendar, quiet_emulator):
     remotes = quiet_emulator.add_events(str(calendar.recall_id), 4, notify=False)
-    sync_events(calendar)
+    sync_changes(calendar)
     with_bot, always, never, plain = (CalendarEvent.objects.get(recall_id=r["id"]) for r in remotes)
     schedule_bot(with_bot)
     CalendarEvent.objects.filter(pk=with_bot.pk).update(record_override="")
@@ -42,7 +42,7 @@ def test_policy_off_selects_only_events_with_a_bot_or_an_always_override(calenda
     # What the sync's receiver does with them: the bot goes, the "always" meeting gets one.
     for remote in remotes:
         quiet_emulator.update_event(remote["id"], start_time=later(30))
-    assert sync_events(calendar).updated == 4
+    assert sync_changes(calendar).events.updated == 4
     bots = dict(CalendarEvent.objects.values_list("pk", "bots"))
     assert [bot["deduplication_key"] for bot in bots[always.pk]]
     assert bots[with_bot.pk] == [] and bots[never.pk] == [] and bots[plain.pk] == []
@@ -57,7 +57,7 @@ def test_policy_off_selects_only_events_with_a_bot_or_an_always_override(calenda
 )
 def test_a_calendar_that_may_want_events_keeps_every_event(calendar, quiet_emulator, fields):
     quiet_emulator.add_events(str(calendar.recall_id), 3, notify=False)
-    sync_events(calendar)
+    sync_changes(calendar)
     for name, value in fields.items():
         setattr(calendar, name, value)
     calendar.save()
@@ -66,6 +66,6 @@ def test_a_calendar_that_may_want_events_keeps_every_event(calendar, quiet_emula
 
 def test_the_selection_costs_two_queries(calendar, quiet_emulator, django_assert_num_queries):
     quiet_emulator.add_events(str(calendar.recall_id), 50, notify=False)
-    sync_events(calendar)
+    sync_changes(calendar)
     with django_assert_num_queries(2):  # the calendars' policies, then the candidates
         assert list(reconcile_candidates(CalendarEvent.objects.all())) == []

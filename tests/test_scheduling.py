@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from django_recall_calendar import signals
+from django_recall_calendar.calendars import sync_calendar, sync_changes
 from django_recall_calendar.exceptions import RecallError
 from django_recall_calendar.models import (
     Calendar,
@@ -28,7 +29,6 @@ from django_recall_calendar.scheduling import (
     set_record_override,
     unschedule_bot,
 )
-from django_recall_calendar.sync import sync_events
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +102,7 @@ def _shared_meeting(emulator, settings, scheme: str) -> list[Calendar]:
             attendees=["alice@acme.example", "bob@acme.example"],
         )
     for calendar in (alice, bob):
-        sync_events(calendar)
+        sync_changes(calendar)
     return [alice, bob]
 
 
@@ -130,7 +130,7 @@ def test_domain_scheme_shares_within_a_company_only(emulator, settings):
         start_time=CalendarEvent.objects.first().start_time,
         meeting_url=teams_link("oid-carol"),
     )
-    sync_events(carol)
+    sync_changes(carol)
     assert len(emulator.bots) == 2
 
 
@@ -140,14 +140,14 @@ def test_domain_scheme_shares_within_a_company_only(emulator, settings):
 def test_moved_meeting_moves_its_bot(emulator):
     calendar = connect(emulator, "alice@acme.example")
     remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
-    sync_events(calendar)
+    sync_changes(calendar)
     (old_bot,) = emulator.bots.values()
 
     new_start = in_hours(26)
     emulator.update_event(
         remote["id"], start_time=new_start, end_time=new_start + timedelta(hours=1)
     )
-    sync_events(calendar)
+    sync_changes(calendar)
 
     (bot,) = emulator.bots.values()  # the old key's bot is gone, one bot remains
     assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -160,9 +160,9 @@ def test_moved_meeting_moves_its_bot(emulator):
 def test_changed_meeting_link_reschedules(emulator):
     calendar = connect(emulator, "alice@acme.example")
     remote = emulator.add_event(str(calendar.recall_id), meeting_url="https://zoom.us/j/111")
-    sync_events(calendar)
+    sync_changes(calendar)
     emulator.update_event(remote["id"], meeting_url="https://meet.google.com/abc-defg-hij")
-    sync_events(calendar)
+    sync_changes(calendar)
     (bot,) = emulator.bots.values()
     assert bot["meeting_url"] == "https://meet.google.com/abc-defg-hij"
 
@@ -170,10 +170,10 @@ def test_changed_meeting_link_reschedules(emulator):
 def test_cancelled_meeting_loses_its_bot(emulator):
     calendar = connect(emulator, "alice@acme.example")
     remote = emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     assert len(emulator.bots) == 1
     emulator.delete_event(remote["id"])
-    sync_events(calendar)
+    sync_changes(calendar)
     assert emulator.bots == {}
     assert bot_state(local(remote)) == ("not_possible", "deleted")
 
@@ -182,11 +182,11 @@ def test_cancelled_outlook_meeting_still_listed_is_unscheduled(emulator):
     """Outlook keeps a cancelled occurrence (isCancelled) without deleting it: we remove the bot."""
     calendar = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
     remote = emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     assert len(emulator.bots) == 1
     raw = {**emulator.events[remote["id"]]["raw"], "isCancelled": True}
     emulator.update_event(remote["id"], raw=raw)
-    sync_events(calendar)
+    sync_changes(calendar)
     assert emulator.bots == {}
     assert len(emulator.requests_for("DELETE", "/bot/")) == 1
     assert bot_state(local(remote)) == ("not_possible", "cancelled")
@@ -197,12 +197,12 @@ def test_unchanged_resync_and_reconcile_make_no_bot_calls(emulator):
     remotes = [
         emulator.add_event(str(calendar.recall_id), start_time=in_hours(24 + i)) for i in range(5)
     ]
-    sync_events(calendar)
+    sync_changes(calendar)
     assert len(bot_calls(emulator)) == 5
 
     emulator.update_event(remotes[2]["id"], title="Renamed, same time and link")
-    assert sync_events(calendar).updated == 1
-    sync_events(calendar, full=True)
+    assert sync_changes(calendar).events.updated == 1
+    sync_calendar(calendar, full=True)
     assert reconcile_calendar(calendar).unchanged == 5
     assert len(bot_calls(emulator)) == 5
 
@@ -212,10 +212,10 @@ def test_a_change_during_the_meeting_does_not_send_a_second_bot(emulator):
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
     )
-    sync_events(calendar)
+    sync_changes(calendar)
     assert len(emulator.requests_for("POST", "/bot/")) == 1
     emulator.update_event(remote["id"], title="Notes added during the call")
-    assert sync_events(calendar).updated == 1
+    assert sync_changes(calendar).events.updated == 1
     assert len(emulator.requests_for("POST", "/bot/")) == 1
     assert bot_state(local(remote))[0] == "scheduled"
 
@@ -224,7 +224,7 @@ def test_policy_change_reconciles(emulator):
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     emulator.add_event(str(calendar.recall_id), title="Mine")
     emulator.add_event(str(calendar.recall_id), title="Theirs", organizer="boss@acme.example")
-    sync_events(calendar)
+    sync_changes(calendar)
     assert emulator.bots == {}
 
     calendar.recording_policy = RecordingPolicy.ALL
@@ -285,7 +285,7 @@ def _mixed_calendars(emulator) -> list[Calendar]:
             ],
             spread=True,
         )
-        sync_events(calendar)
+        sync_changes(calendar)
     return [google, outlook]
 
 
@@ -341,7 +341,7 @@ def test_overrides_and_series_override_on_mixed_events(emulator):
 def test_set_record_override_always_never_and_back_to_the_policy(emulator):
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     event = CalendarEvent.objects.get()
 
     set_record_override(event, RecordOverride.ALWAYS, {"bot_name": "Notes"})
@@ -360,7 +360,7 @@ def test_set_record_override_always_never_and_back_to_the_policy(emulator):
 def test_set_record_override_default_reports_a_failed_reconcile(emulator):
     calendar = connect(emulator, "alice@acme.example")
     emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     set_record_override(CalendarEvent.objects.get(), RecordOverride.NEVER)
     emulator.inject_fault("500", count=20, path="/api/v2/calendar-events/")
 
@@ -394,7 +394,7 @@ def test_skip_declined_off_records_declined_meetings(emulator):
 def test_a_429_halfway_is_waited_out_and_the_run_finishes(emulator):
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     emulator.add_events(str(calendar.recall_id), 6)
-    sync_events(calendar)
+    sync_changes(calendar)
     for _ in range(3):
         emulator.inject_fault("429", count=1, path="/api/v2/calendar-events/", retry_after=0.05)
     calendar.recording_policy = RecordingPolicy.ALL
@@ -412,7 +412,7 @@ def test_scheduling_works_in_chronological_order(emulator):
     starts = [in_hours(h) for h in (30, 5, 20, 10)]
     for start in starts:
         emulator.add_event(str(calendar.recall_id), start_time=start)
-    sync_events(calendar)
+    sync_changes(calendar)
     calendar.recording_policy = RecordingPolicy.ALL
     calendar.save()
     reconcile_calendar(calendar)
@@ -424,7 +424,7 @@ def test_scheduling_works_in_chronological_order(emulator):
 def test_one_failure_does_not_stop_the_rest(emulator):
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     remotes = emulator.add_events(str(calendar.recall_id), 3)
-    sync_events(calendar)
+    sync_changes(calendar)
     calendar.recording_policy = RecordingPolicy.ALL
     calendar.save()
     emulator.inject_fault("500", count=10, path=f"/api/v2/calendar-events/{remotes[1]['id']}/bot/")
@@ -439,7 +439,7 @@ def test_one_failure_does_not_stop_the_rest(emulator):
 def test_409_and_507_are_retried(emulator):
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(0.05))
-    sync_events(calendar)
+    sync_changes(calendar)
     emulator.inject_fault("409", count=1, path="/api/v2/calendar-events/")
     emulator.inject_fault("507", count=1, path="/api/v2/calendar-events/")
     schedule_bot(local(remote))
@@ -463,7 +463,7 @@ def test_refusals_make_no_recall_call(emulator, fields, reason):
     if fields.get("start_time") == "past":
         fields = {"start_time": in_hours(-3), "end_time": in_hours(-2)}
     remote = emulator.add_event(str(calendar.recall_id), **fields)
-    sync_events(calendar)
+    sync_changes(calendar)
     event = local(remote)
     before = len(emulator.requests)
     with pytest.raises(SchedulingRefused) as refused:
@@ -477,7 +477,7 @@ def test_refusals_make_no_recall_call(emulator, fields, reason):
 def test_cancelled_event_is_refused(emulator):
     calendar = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
     remote = emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     event = local(remote)
     CalendarEvent.objects.filter(pk=event.pk).update(is_cancelled=True)
     event.refresh_from_db()
@@ -497,7 +497,7 @@ def test_schedule_sends_the_complete_merged_config_and_remembers_it(emulator, se
     }
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     remote = emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     event = local(remote)
     event.bot_config = {"recording_config": {"retention": {"type": "timed", "hours": 24}}}
     event.save()
@@ -529,7 +529,7 @@ def test_schedule_sends_the_complete_merged_config_and_remembers_it(emulator, se
     emulator.update_event(
         remote["id"], start_time=new_start, end_time=new_start + timedelta(hours=1)
     )
-    assert sync_events(calendar).updated == 1
+    assert sync_changes(calendar).events.updated == 1
     (bot,) = emulator.bots.values()
     assert bot["bot_config"] == expected
     assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M"))
@@ -538,7 +538,7 @@ def test_schedule_sends_the_complete_merged_config_and_remembers_it(emulator, se
 def test_unschedule_removes_the_bot_and_is_remembered(emulator):
     calendar = connect(emulator, "alice@acme.example")
     remote = emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     event = local(remote)
     assert bot_state(event)[0] == "scheduled"
 
@@ -561,7 +561,7 @@ def test_unschedule_of_an_ended_meeting_is_refused(emulator):
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-2), end_time=in_hours(-1)
     )
-    sync_events(calendar)
+    sync_changes(calendar)
     before = len(emulator.requests)
     with pytest.raises(SchedulingRefused, match="ended"):
         unschedule_bot(local(remote))
@@ -571,7 +571,7 @@ def test_unschedule_of_an_ended_meeting_is_refused(emulator):
 def test_bot_state_explains_why_there_is_no_bot(emulator):
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.ORGANIZER)
     remote = emulator.add_event(str(calendar.recall_id), organizer="boss@acme.example")
-    sync_events(calendar)
+    sync_changes(calendar)
     event = local(remote)
     assert bot_state(event) == ("none", "policy: not organized by the calendar's owner")
     CalendarEvent.objects.filter(pk=event.pk).update(record_override=RecordOverride.ALWAYS)
@@ -584,7 +584,7 @@ def test_past_events_are_left_alone_by_reconcile(emulator):
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-2), end_time=in_hours(-1)
     )
-    sync_events(calendar)
+    sync_changes(calendar)
     event = local(remote)
     event.bots = [{"bot_id": str(uuid.uuid4()), "start_time": event.start_time.isoformat()}]
     result = reconcile_events([event])
@@ -597,7 +597,7 @@ def test_disconnected_calendar_is_not_scheduled(emulator):
     Calendar.objects.filter(pk=calendar.pk).update(status=CalendarStatus.DISCONNECTED)
     calendar.refresh_from_db()
     emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     assert emulator.bots == {}
 
 
@@ -633,7 +633,7 @@ def test_a_meeting_link_with_a_malformed_port_does_not_fail_the_sync(emulator, u
     odd = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24), meeting_url=url)
     fine = emulator.add_event(str(calendar.recall_id), start_time=in_hours(25))
 
-    sync_events(calendar)
+    sync_changes(calendar)
 
     assert local(fine).bots
     assert local(odd).bots

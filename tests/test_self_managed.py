@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from django_recall_calendar import conf
+from django_recall_calendar.calendars import disconnect_calendar, sync_changes
 from django_recall_calendar.client import RecallClient
-from django_recall_calendar.connections import disconnect_calendar
 from django_recall_calendar.dedup import deduplication_key
 from django_recall_calendar.models import CalendarEvent, Platform, RecordingPolicy, SelfManagedBot
 from django_recall_calendar.scheduling import (
@@ -23,7 +23,6 @@ from django_recall_calendar.scheduling import (
     schedule_bot,
     unschedule_bot,
 )
-from django_recall_calendar.sync import sync_events
 
 from .test_scheduling import connect, in_hours, local, teams_link
 
@@ -52,7 +51,7 @@ def test_a_wanted_meeting_gets_one_v1_bot_joining_at_its_start(emulator):
     calendar = connect(emulator, "alice@acme.example")
     start = in_hours(24)
     remote = emulator.add_event(str(calendar.recall_id), start_time=start)
-    sync_events(calendar)
+    sync_changes(calendar)
 
     (bot,) = emulator.bots.values()
     row = SelfManagedBot.objects.get()
@@ -71,7 +70,7 @@ def test_two_users_of_one_meeting_share_one_bot(emulator):
     start = in_hours(24)
     for calendar, oid in ((alice, "oid-a"), (bob, "oid-b")):
         emulator.add_event(str(calendar.recall_id), start_time=start, meeting_url=teams_link(oid))
-        sync_events(calendar)
+        sync_changes(calendar)
     assert len(emulator.bots) == 1
     assert SelfManagedBot.objects.get().events.count() == 2
     assert len(v1_calls(emulator, "POST")) == 1
@@ -83,21 +82,21 @@ def test_event_scheme_gives_each_calendar_its_bot(emulator, settings):
     for email in ("alice@acme.example", "bob@acme.example"):
         calendar = connect(emulator, email)
         emulator.add_event(str(calendar.recall_id), start_time=start, meeting_url=teams_link(email))
-        sync_events(calendar)
+        sync_changes(calendar)
     assert len(emulator.bots) == 2
 
 
 def test_a_moved_meeting_patches_join_at_instead_of_creating(emulator):
     calendar = connect(emulator, "alice@acme.example")
     remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
-    sync_events(calendar)
+    sync_changes(calendar)
     (bot_id,) = emulator.bots
 
     new_start = in_hours(30)
     emulator.update_event(
         remote["id"], start_time=new_start, end_time=new_start + timedelta(hours=1)
     )
-    sync_events(calendar)
+    sync_changes(calendar)
 
     (bot,) = emulator.bots.values()
     assert bot["id"] == bot_id
@@ -111,12 +110,12 @@ def test_a_moved_meeting_patches_join_at_instead_of_creating(emulator):
 def test_a_bot_gone_at_recall_is_replaced_when_the_meeting_moves(emulator):
     calendar = connect(emulator, "alice@acme.example")
     remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
-    sync_events(calendar)
+    sync_changes(calendar)
     (bot_id,) = emulator.bots
     RecallClient.from_settings().delete_bot(bot_id)  # deleted behind the app's back
 
     emulator.update_event(remote["id"], start_time=in_hours(30), end_time=in_hours(31))
-    sync_events(calendar)
+    sync_changes(calendar)
     (new_id,) = emulator.bots
     assert new_id != bot_id
     assert str(SelfManagedBot.objects.get().recall_bot_id) == new_id
@@ -133,12 +132,12 @@ def test_a_shared_meeting_that_moves_ends_with_one_bot_at_the_new_time(emulator)
                 str(calendar.recall_id), start_time=start, meeting_url="https://zoom.us/j/123"
             )
         )
-        sync_events(calendar)
+        sync_changes(calendar)
     for calendar, remote in zip((alice, bob), remotes, strict=True):
         emulator.update_event(
             remote["id"], start_time=new_start, end_time=new_start + timedelta(hours=1)
         )
-        sync_events(calendar)
+        sync_changes(calendar)
     (bot,) = emulator.bots.values()
     assert bot["join_at"].startswith(new_start.strftime("%Y-%m-%dT%H:%M:%S"))
     assert SelfManagedBot.objects.get().events.count() == 2
@@ -153,15 +152,15 @@ def test_cancelled_meeting_deletes_the_bot_only_when_nobody_else_wants_it(emulat
         remotes[calendar.pk] = emulator.add_event(
             str(calendar.recall_id), start_time=start, meeting_url="https://zoom.us/j/123"
         )
-        sync_events(calendar)
+        sync_changes(calendar)
 
     emulator.delete_event(remotes[alice.pk]["id"])  # Alice's copy is gone (she left the invite)
-    sync_events(alice)
+    sync_changes(alice)
     assert len(emulator.bots) == 1
     assert SelfManagedBot.objects.get().events.get() == local(remotes[bob.pk])
 
     emulator.delete_event(remotes[bob.pk]["id"])
-    sync_events(bob)
+    sync_changes(bob)
     assert emulator.bots == {}
     assert not SelfManagedBot.objects.exists()
     assert bot_state(local(remotes[bob.pk])) == ("not_possible", "deleted")
@@ -170,7 +169,7 @@ def test_cancelled_meeting_deletes_the_bot_only_when_nobody_else_wants_it(emulat
 def test_policy_change_removes_and_adds_self_managed_bots(emulator):
     calendar = connect(emulator, "alice@acme.example")
     emulator.add_events(str(calendar.recall_id), 3)
-    sync_events(calendar)
+    sync_changes(calendar)
     assert len(emulator.bots) == 3
     calendar.recording_policy = RecordingPolicy.OFF
     calendar.save()
@@ -186,7 +185,7 @@ def test_policy_change_removes_and_adds_self_managed_bots(emulator):
 def test_explicit_schedule_and_unschedule(emulator):
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     remote = emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     event = local(remote)
     schedule_bot(event, {"bot_name": "Special"})
     (bot,) = emulator.bots.values()
@@ -202,7 +201,7 @@ def test_a_dispatched_bot_is_reported_not_hidden(emulator):
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
     )
-    sync_events(calendar)  # in progress: the bot joins at once
+    sync_changes(calendar)  # in progress: the bot joins at once
     assert len(emulator.bots) == 1
     with pytest.raises(BotAlreadyDispatched, match="already been dispatched"):
         unschedule_bot(local(remote))
@@ -218,9 +217,9 @@ def test_moving_a_meeting_whose_bot_already_joined_is_reported(emulator):
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
     )
-    sync_events(calendar)
+    sync_changes(calendar)
     emulator.update_event(remote["id"], start_time=in_hours(2), end_time=in_hours(3))
-    sync_events(calendar)  # its reconcile fails; so does the next one, with the same clear reason
+    sync_changes(calendar)  # its reconcile fails; so does the next one, with the same clear reason
     assert [r.method for r in v1_calls(emulator)] == ["POST", "PATCH", "DELETE"]
     result = reconcile_calendar(calendar)
     assert result.failed == 1
@@ -232,7 +231,7 @@ def test_a_failed_create_releases_the_claim(emulator):
     calendar = connect(emulator, "alice@acme.example")
     emulator.inject_fault("500", count=20, path=BOTS)
     emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     assert emulator.bots == {} and not SelfManagedBot.objects.exists()
     emulator.clear_faults()
     assert reconcile_calendar(calendar).scheduled == 1
@@ -243,7 +242,7 @@ def _claimed_elsewhere(emulator, *, stale: bool) -> tuple[CalendarEvent, SelfMan
     """A wanted meeting whose key another worker claimed (and, if ``stale``, then crashed)."""
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     remote = emulator.add_event(str(calendar.recall_id))
-    sync_events(calendar)
+    sync_changes(calendar)
     event = local(remote)
     row = SelfManagedBot.objects.create(
         deduplication_key=deduplication_key(event),
@@ -319,7 +318,7 @@ def test_two_concurrent_syncs_create_one_bot_per_meeting(emulator):
     def worker(calendar):
         try:
             barrier.wait(timeout=10)
-            sync_events(calendar)
+            sync_changes(calendar)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
@@ -350,8 +349,8 @@ def test_disconnecting_a_calendar_deletes_its_self_managed_bots_at_recall(emulat
         emulator.add_event(
             str(calendar.recall_id), start_time=shared_start, meeting_url=teams_link("x")
         )
-    sync_events(alice)
-    sync_events(bob)
+    sync_changes(alice)
+    sync_changes(bob)
     assert len(emulator.bots) == 2
 
     disconnect_calendar(alice)
@@ -368,7 +367,7 @@ def test_deleting_a_user_deletes_their_self_managed_bots_at_recall(
 ):
     alice = connect(emulator, "alice@acme.example")
     emulator.add_event(str(alice.recall_id), start_time=in_hours(24))
-    sync_events(alice)
+    sync_changes(alice)
     assert len(emulator.bots) == 1
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -384,7 +383,7 @@ def test_following_the_policy_again_reports_a_dispatched_bot_as_409(emulator):
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
     )
-    sync_events(calendar)  # in progress: the bot joins at once
+    sync_changes(calendar)  # in progress: the bot joins at once
     calendar.recording_policy = RecordingPolicy.OFF
     calendar.save()
     api = APIClient()
@@ -403,7 +402,7 @@ def test_bot_metadata_that_is_not_an_object_is_a_400_not_a_500(emulator, metadat
     """Self-managed bots merge the deduplication key into ``metadata``: another type crashed."""
     calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
     remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
-    sync_events(calendar)
+    sync_changes(calendar)
     api = APIClient()
     api.force_login(calendar.user)
     url = reverse("recall_calendar:api-event-bot", args=[local(remote).pk])

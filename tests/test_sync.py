@@ -119,7 +119,7 @@ def test_sql_statements_per_page_are_constant_for_1000_events(
     marks: list[int] = []
 
     with django_assert_max_num_queries(10 * PER_PAGE_QUERIES + 10) as queries:
-        result = sync_events(calendar, on_page=lambda r: marks.append(len(queries)))
+        result = sync_events(calendar, on_page=lambda result, changed: marks.append(len(queries)))
 
     assert result.pages == 10
     per_page = [after - before for before, after in pairwise(marks)]
@@ -246,8 +246,16 @@ def test_provider_ids_longer_than_their_columns_are_cut_not_failing_the_page(
     calendar = make_calendar()
     long_uid, long_id = "u" * 1500 + "@example.com", "p" * 1100
     new_platform = "microsoft_teams_live_broadcast_v2_beta"  # longer than the column's 32
+    long_title, long_series = "t" * 5000, "s" * 1500
     event = quiet_emulator.add_event(
-        str(calendar.recall_id), ical_uid=long_uid, platform_id=long_id
+        str(calendar.recall_id),
+        ical_uid=long_uid,
+        platform_id=long_id,
+        raw={
+            "summary": long_title,
+            "recurringEventId": long_series,
+            "organizer": {"email": "o" * 300 + "@example.com"},
+        },
     )
     quiet_emulator.update_event(event["id"], meeting_platform=new_platform)
     other = quiet_emulator.add_event(str(calendar.recall_id))
@@ -258,4 +266,6 @@ def test_provider_ids_longer_than_their_columns_are_cut_not_failing_the_page(
     row = CalendarEvent.objects.get(recall_id=event["id"])
     assert (row.ical_uid, row.platform_id) == (long_uid[:1024], long_id[:1024])
     assert row.meeting_platform == new_platform[:32]
+    assert (row.title, row.recurring_event_id) == (long_title[:1024], long_series[:1024])
+    assert len(row.organizer_email) == 254
     assert CalendarEvent.objects.filter(recall_id=other["id"]).exists()

@@ -35,7 +35,7 @@ def test_failure_on_page_4_of_10_keeps_pages_1_to_3_and_the_next_sync_completes(
     def receiver(sender, **kwargs):
         synced.append(kwargs)
 
-    def fail_next_page(result):
+    def fail_next_page(result, changed):
         if result.pages == 3:  # every retry of page 4 fails too
             quiet_emulator.inject_fault("503", count=50, path=EVENTS_PATH)
 

@@ -346,3 +346,34 @@ def test_the_senders_accept_header_never_refuses_a_delivery(client, secret, acce
     assert (accepted.status_code, refused.status_code) == (200, 400)
     assert accepted.json() == {"status": "ignored"}
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_login_required_middleware_lets_recall_in_and_still_guards_the_pages(
+    client, secret, settings
+):
+    """A host that turns on Django's LoginRequiredMiddleware keeps receiving webhooks (Recall has
+    no session); its users' pages still need a login."""
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    body = envelope()
+
+    response = post(client, body, sign(body))
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.count() == 1
+    page = client.get(reverse("recall_calendar:calendars"))
+    assert page.status_code == 302 and "login" in page["Location"]
+
+
+def test_csrf_checks_do_not_apply_to_the_signed_endpoint(secret):
+    """With CSRF enforced as for a browser, a signed delivery is still stored."""
+    from django.test import Client
+
+    body = envelope()
+
+    response = post(Client(enforce_csrf_checks=True), body, sign(body))
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.count() == 1

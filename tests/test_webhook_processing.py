@@ -180,7 +180,7 @@ def test_after_the_last_retry_delay_a_delivery_stays_failed(recall_emulator, cal
     recall_emulator.add_event(str(calendar.recall_id))
     WebhookDelivery.objects.update(next_attempt_at=timezone.now())
 
-    webhooks.retry_due()
+    tasks.retry_due()
 
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (
@@ -229,7 +229,7 @@ def test_a_delivery_claimed_by_a_live_worker_is_left_alone(recall_emulator, cale
     before = len(recall_emulator.requests)
 
     assert webhooks.process_delivery(delivery.pk) == DeliveryStatus.PROCESSING
-    assert webhooks.retry_due() == {}
+    assert tasks.retry_due() == {}
 
     assert len(recall_emulator.requests) == before
     assert WebhookDelivery.objects.get().attempts == 0
@@ -276,7 +276,7 @@ def test_a_delivery_whose_enqueue_was_lost_is_picked_up(recall_emulator, calenda
     lost_at = timezone.now() - conf.duration("WEBHOOK_CLAIM_TIMEOUT") * 2
     WebhookDelivery.objects.update(received_at=lost_at)
 
-    assert webhooks.retry_due() == {DeliveryStatus.PROCESSED: 1}
+    assert tasks.retry_due() == {DeliveryStatus.PROCESSED: 1}
 
 
 def test_sync_calendar_task_refreshes_and_syncs(recall_emulator, calendar):

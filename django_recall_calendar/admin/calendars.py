@@ -16,12 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import connections, scheduling, sync
+from .. import calendars, scheduling, sync
 from ..client import RecallClient
 from ..exceptions import RecallError
-from ..models import Calendar, RecordOverride, has_bot_condition
+from ..models import Calendar, CalendarStatus, RecordOverride
 from ..policies import POLICY_FIELDS
-from .actions import WithoutBulkDelete, intermediate_page, report, run_each
+from ..scheduling import has_bot_condition
+from .actions import Skipped, WithoutBulkDelete, intermediate_page, report, run_each
 from .display import pretty_json
 
 User = get_user_model()
@@ -105,7 +106,7 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
             },
         ),
     ]
-    actions = ["refresh_status", "sync_events_now", "apply_recording_policy", "disconnect"]
+    actions = ["refresh_status", "sync_now", "apply_recording_policy", "disconnect"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Calendar]:
         return annotate_counts(super().get_queryset(request))
@@ -116,13 +117,13 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Calendar) -> None:
         """Deleting disconnects: the calendar and its bots go at Recall first, then here."""
-        connections.disconnect_calendar(obj, by_user=False)
+        calendars.disconnect_calendar(obj, by_user=False)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Calendar]) -> None:
         """As :meth:`delete_model`, for each calendar (a Recall failure stops at that calendar)."""
         client = RecallClient.from_settings()
         for calendar in queryset:
-            connections.disconnect_calendar(calendar, by_user=False, client=client)
+            calendars.disconnect_calendar(calendar, by_user=False, client=client)
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict | None = None
@@ -180,15 +181,31 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
         outcome = run_each(queryset, refresh)
         report(self, request, outcome, _refreshed)
 
-    @admin.action(description=_("Sync events now"), permissions=["change"])
-    def sync_events_now(self, request: HttpRequest, queryset: QuerySet[Calendar]) -> None:
+    @admin.action(
+        description=_("Sync now (status, events, bots), as recall_sync does"),
+        permissions=["change"],
+    )
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Calendar]) -> None:
         client = RecallClient.from_settings()
 
         def sync_one(calendar: Calendar) -> str:
-            result = sync.sync_events(calendar, client=client)
+            done = calendars.sync_calendar(calendar, client=client)
+            if done.status == CalendarStatus.MISSING:
+                raise Skipped(_("Recall no longer knows this calendar"))
+            events, bots = done.events, done.bots
             return str(
-                _("%(created)d new, %(updated)d updated, %(deleted)d deleted.")
-                % {"created": result.created, "updated": result.updated, "deleted": result.deleted}
+                _(
+                    "%(created)d new, %(updated)d updated, %(deleted)d deleted; bots: "
+                    "%(scheduled)d scheduled, %(unscheduled)d removed, %(failed)d failed."
+                )
+                % {
+                    "created": events.created,
+                    "updated": events.updated,
+                    "deleted": events.deleted,
+                    "scheduled": bots.scheduled + bots.rescheduled,
+                    "unscheduled": bots.unscheduled,
+                    "failed": bots.failed,
+                }
             )
 
         outcome = run_each(queryset, sync_one)
@@ -201,12 +218,13 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
         self.reconcile(request, queryset)
 
     def save_model(self, request: HttpRequest, obj: Calendar, form, change: bool) -> None:
-        """A changed policy is applied at once (as the REST API does), not at the next sync."""
+        """A changed policy is applied in this request, not at the next sync, so staff read what
+        Recall answered in the message (the REST API and the calendars page queue it as a task)."""
         super().save_model(request, obj, form, change)
         if change and set(POLICY_FIELDS).intersection(form.changed_data):
             self.reconcile(request, [obj])
 
-    def reconcile(self, request: HttpRequest, calendars) -> None:
+    def reconcile(self, request: HttpRequest, selected) -> None:
         """Schedule or remove the bots of the calendars' upcoming events; say what changed."""
         client = RecallClient.from_settings()
         event_failures: Counter[str] = Counter()
@@ -222,7 +240,7 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
                 % vars(result)
             )
 
-        outcome = run_each(calendars, apply)
+        outcome = run_each(selected, apply)
         outcome.failed.update(event_failures)
         report(self, request, outcome, _policy_applied)
 
@@ -242,9 +260,7 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
         client = RecallClient.from_settings()
         outcome = run_each(
             list(queryset),
-            lambda calendar: connections.disconnect_calendar(
-                calendar, by_user=False, client=client
-            ),
+            lambda calendar: calendars.disconnect_calendar(calendar, by_user=False, client=client),
         )
         report(self, request, outcome, _disconnected)
         return None

@@ -10,7 +10,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import webhooks
+from .. import tasks
 from ..models import DeliveryStatus, WebhookDelivery
 from .actions import Skipped, report, run_each
 from .display import pretty_json
@@ -105,7 +105,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 def _replay_one(delivery: WebhookDelivery) -> None:
     """Process the delivery again inline; its final status makes a success, a skip or a failure."""
-    status = webhooks.replay(delivery)
+    status = tasks.run_delivery(delivery.pk, force=True)
     delivery.refresh_from_db(fields=["status", "last_error"])
     if status in SKIPPED_STATUSES:
         raise Skipped(SKIPPED_STATUSES[status])

@@ -178,11 +178,7 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
     actions = ["schedule_bot", "remove_bot"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CalendarEvent]:
-        queryset = super().get_queryset(request)
-        if scheduling.is_self_managed():
-            # bot_state reads each event's SelfManagedBot rows: one query per page, not per row.
-            queryset = queryset.prefetch_related("self_managed_bots")
-        return queryset
+        return scheduling.with_bot_records(super().get_queryset(request))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Events come from the calendars themselves, through sync."""

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import has_bot_condition
+from ..scheduling import has_bot_condition
 
 #: Recall's ``meeting_platform`` enum (openapi MeetingPlatformEnum): fixed choices cost no query,
 #: where a DISTINCT over every event would scan the table on each page load.

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .emulator import RecallEmulator
+from typing import Any
 
 COLLEAGUES = ["maria.garcia", "tom.becker", "li.wei", "sam.okafor"]
 EXTERNALS = ["jane.doe@client-corp.com", "raj.patel@partner.io", "anna.schmidt@vendor.de"]
@@ -105,7 +102,6 @@ def working_week(
     return events
 
 
-def seed_working_week(emulator: RecallEmulator, calendar: dict[str, Any]) -> list[dict[str, Any]]:
-    """Add the week to the calendar, then send one ``calendar.sync_events`` for all of it."""
-    owner = calendar["platform_email"] or "owner@example.com"
-    return emulator.add_event_list(calendar["id"], working_week(owner))
+def working_week_of(calendar: dict[str, Any]) -> list[dict[str, Any]]:
+    """The week of meetings for an emulated calendar, by its owner's address."""
+    return working_week(calendar["platform_email"] or "owner@example.com")

@@ -24,6 +24,7 @@ import requests
 
 from .api import RecallApi
 from .clock import parse_ts
+from .demo_data import working_week_of
 from .errors import ApiError
 from .faults import Fault, FaultInjector, fault_response
 from .oauth import OAuthProvider
@@ -441,11 +442,10 @@ class RecallEmulator:
         if self._stopping.is_set() or token is None:
             return
         calendar = self.connect_calendar(calendar_id, self.oauth.email_for_refresh_token(token))
-        seed = self.seed_events
-        if seed is True:
-            from .demo_data import seed_working_week as seed
-        if seed:
-            seed(self, calendar)
+        if self.seed_events is True:
+            self.add_event_list(calendar["id"], working_week_of(calendar))
+        elif self.seed_events:
+            self.seed_events(self, calendar)
 
     # ----- OAuth provider ------------------------------------------------------------------
     @property

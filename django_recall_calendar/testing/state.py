@@ -1,6 +1,7 @@
 """The emulated workspace: calendars, their events, and managed bot scheduling, as Recall behaves.
 
-Not thread-safe by itself: the emulator runs every call under one lock (``RecallEmulator._run``).
+Not thread-safe by itself: the emulator runs every call under one lock
+(``RecallEmulator._transaction``).
 Methods that cause webhooks append ``(event_type, data)`` to an ``outbox`` the caller delivers after
 releasing the lock, because a receiver calls the API back while it handles a delivery.
 """

@@ -1,7 +1,7 @@
 """The REST API for the host's front end: the user's own calendars, their meetings and the bots.
 
 Views stay thin: every change goes through the domain functions the admin and the HTML pages use
-(``scheduling``, ``connections``), so each entry point behaves the same. Authentication is whatever
+(``scheduling``, ``calendars``), so each entry point behaves the same. Authentication is whatever
 the host configured for DRF; querysets are the requesting user's, so another user's object is 404.
 """
 
@@ -23,7 +23,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import __version__, connections, scheduling, tasks
+from .. import __version__, calendars, scheduling, tasks
 from ..exceptions import RecallError, RecallInvalidRequestError
 from ..models import Calendar, CalendarEvent, RecordOverride
 from ..policies import POLICY_FIELDS
@@ -119,7 +119,7 @@ class CalendarViewSet(
             tasks.apply_recording_policy_later(calendar.pk)
 
     def perform_destroy(self, instance: Calendar) -> None:
-        connections.disconnect_calendar(instance)
+        calendars.disconnect_calendar(instance)
 
 
 class EventPagination(PageNumberPagination):
@@ -193,10 +193,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet, ApiViewSet):
         if getattr(self, "swagger_fake_view", False):
             return CalendarEvent.objects.none()
         events = CalendarEvent.objects.for_user(self.request.user).select_related("calendar")
-        if scheduling.is_self_managed():
-            # bot_state reads each event's SelfManagedBot rows: one query per page, not per row.
-            events = events.prefetch_related("self_managed_bots")
-        return events
+        return scheduling.with_bot_records(events)
 
     def filter_queryset(self, queryset: QuerySet[CalendarEvent]) -> QuerySet[CalendarEvent]:
         if self.action != "list":
@@ -235,7 +232,7 @@ def filter_events(
     if calendar is not None:
         events = events.filter(calendar=calendar)
     if has_bot is not None:
-        events = events.with_bot(has_bot)
+        events = scheduling.with_bot(events, has_bot)
     if start_after is not None:
         events = events.filter(start_time__gte=start_after)
     if start_before is not None:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from social_core.backends.utils import load_backends
 
 from .. import conf, tasks
-from ..connections import disconnect_calendar
+from ..calendars import disconnect_calendar
 from ..exceptions import RecallError
 from ..forms import RecordingPolicyForm
 from ..models import Calendar, Platform
@@ -89,8 +89,8 @@ def calendar_settings(request: HttpRequest, pk: int) -> HttpResponse:
         request, _("Recording settings of %(calendar)s saved.") % {"calendar": calendar}
     )
     if form.has_changed():
-        # Applied now, as in the admin and the REST API, by a task: one Recall call per
-        # upcoming meeting may be needed, and the page must not wait for them.
+        # Applied by a task, as the REST API does (the admin applies it in its request): one
+        # Recall call per upcoming meeting may be needed, and the page must not wait for them.
         tasks.apply_recording_policy_later(calendar.pk)
     return redirect("recall_calendar:calendars")
 

@@ -1,14 +1,17 @@
 """The webhook endpoint Recall posts to: read the raw body (bounded), verify, record, answer 2xx.
 
-It does no processing itself: ``webhooks.record`` enqueues a task once the row is committed, so the
-answer is fast whatever the task backend does later.
+It does no processing itself: the stored delivery is handed to a task once its row is committed, so
+the answer is fast whatever the task backend does later.
 """
 
 from __future__ import annotations
 
 import logging
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -16,7 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import conf, webhooks
+from .. import conf, tasks, webhooks
+from ..models import DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +59,26 @@ class AlwaysJSON(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+# Recall is not a browser and has no session: the Svix signature is the only credential, so the
+# view is exempt from CSRF (DRF's as_view() already is; stated here so nobody has to know) and from
+# Django's LoginRequiredMiddleware.
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(login_not_required, name="dispatch")
 class WebhookView(APIView):
-    """POST only. No authentication, permissions, throttling or parsers: the signature is the auth.
+    """POST only; the signature is the authentication.
 
     No secret configured answers 503, not 400: the fault is the host's configuration, not the
     sender's request, and Recall keeps retrying a 5xx, so nothing is lost once the secret is set.
     """
 
+    # No user to authenticate; DRF's SessionAuthentication would also demand a CSRF token.
     authentication_classes: list = []
+    # Whoever holds the secret may post; there is no user to grant or deny anything.
     permission_classes: list = []
+    # A host's DEFAULT_THROTTLE_CLASSES must never answer Recall 429: a refused burst is retried
+    # late and the deliveries lose their order against the meetings they announce.
     throttle_classes: list = []
+    # The signature covers the exact bytes: the body is read raw (bounded), never parsed by DRF.
     parser_classes: list = []
     renderer_classes = [JSONRenderer]
     content_negotiation_class = AlwaysJSON
@@ -93,4 +107,6 @@ class WebhookView(APIView):
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         if delivery is None:
             return Response({"status": "duplicate"}, status=status.HTTP_200_OK)
+        if delivery.status == DeliveryStatus.RECEIVED:
+            tasks.process_after_commit([delivery.pk], using=delivery._state.db)
         return Response({"status": delivery.status}, status=status.HTTP_200_OK)

@@ -1,4 +1,4 @@
-"""``manage.py recall_sync``: reconcile calendars and their events with Recall.
+"""``manage.py recall_sync``: sync calendars with Recall (``calendars.sync_calendar``).
 
 The safety net a host runs on a schedule against missed webhooks: for each calendar it re-reads the
 calendar, syncs its events from the watermark (``--full``: all of them), then applies the recording
@@ -9,20 +9,22 @@ others; the exit status says whether any failed, and which.
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q, QuerySet
 
+from ...calendars import sync_calendar
 from ...client import RecallClient
 from ...exceptions import RecallError
-from ...models import Calendar
-from ...repair import repair_calendar
+from ...models import Calendar, CalendarStatus
 from ...sync import SyncResult
+from ...utils import parse_uuid
 
 
 class Command(BaseCommand):
-    help = "Re-read calendars from Recall and sync their events (all calendars, or the ones named)."
+    help = (
+        "Sync calendars with Recall: re-read each calendar, sync its events, then apply its "
+        "recording policy to its upcoming meetings (all calendars, or the ones named)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -46,7 +48,7 @@ class Command(BaseCommand):
         with RecallClient.from_settings() as client:
             for calendar in selected:
                 try:
-                    result = self.reconcile(calendar, client=client, full=full)
+                    result = self.sync_one(calendar, client=client, full=full)
                 except Exception as exc:  # one failing calendar must not stop the others
                     reason = str(exc) if isinstance(exc, RecallError) else repr(exc)
                     failures.append(f"{calendar} ({calendar.recall_id}): {reason}")
@@ -62,19 +64,19 @@ class Command(BaseCommand):
         if failures:
             raise CommandError(f"{len(failures)} calendar(s) failed: " + "; ".join(failures))
 
-    def reconcile(self, calendar: Calendar, *, client: RecallClient, full: bool) -> SyncResult:
-        """Repair one calendar (refresh, sync, bots), printing progress as pages arrive."""
+    def sync_one(self, calendar: Calendar, *, client: RecallClient, full: bool) -> SyncResult:
+        """Sync one calendar (refresh, events, bots), printing progress as pages arrive."""
         self.stdout.write(f"Calendar {calendar} ({calendar.recall_id}):")
 
-        def progress(result: SyncResult) -> None:
+        def progress(result: SyncResult, changed: list) -> None:
             self.stdout.write(f"  page {result.pages}: {result.received} event(s) read")
 
-        repair = repair_calendar(calendar, full=full, client=client, on_page=progress)
-        self.stdout.write(f"  status: {repair.status}")
-        if repair.sync is None or repair.bots is None:
+        done = sync_calendar(calendar, full=full, client=client, on_page=progress)
+        self.stdout.write(f"  status: {done.status}")
+        if done.status == CalendarStatus.MISSING:
             self.stdout.write("  skipped: Recall no longer knows this calendar.")
             return SyncResult()
-        result, bots = repair.sync, repair.bots
+        result, bots = done.events, done.bots
         self.stdout.write(
             self.style.SUCCESS(
                 f"  done: {result.pages} page(s), {result.created} created, "
@@ -97,17 +99,10 @@ def select_calendars(identifiers: list[str]) -> QuerySet[Calendar]:
     if not identifiers:
         return calendars
     pks = {value for value in identifiers if value.isascii() and value.isdigit()}
-    recall_ids = {_uuid(value) for value in identifiers} - {None}
+    recall_ids = {parse_uuid(value) for value in identifiers} - {None}
     found = calendars.filter(Q(pk__in=pks) | Q(recall_id__in=recall_ids))
     known = {str(c.pk) for c in found} | {str(c.recall_id) for c in found}
-    unknown = [v for v in identifiers if v not in known and str(_uuid(v)) not in known]
+    unknown = [v for v in identifiers if v not in known and str(parse_uuid(v)) not in known]
     if unknown:
         raise CommandError("No such calendar: " + ", ".join(unknown))
     return found
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
-from ... import webhooks
+from ... import tasks
 from ...models import DeliveryStatus, WebhookDelivery
 
 
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         delivery = WebhookDelivery.objects.filter(match).first()
         if delivery is None:
             raise CommandError(f"No webhook delivery with message id or id {identifier!r}.")
-        status = webhooks.replay(delivery)
+        status = tasks.run_delivery(delivery.pk, force=True)
         delivery.refresh_from_db()
         if status == DeliveryStatus.PROCESSING:
             raise CommandError(
@@ -85,7 +85,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Delivery {delivery.message_id} replayed: {status}.")
 
     def _retry_failed(self) -> None:
-        counts = webhooks.retry_due()
+        counts = tasks.retry_due()
         if not counts:
             self.stdout.write("No delivery is due.")
             return

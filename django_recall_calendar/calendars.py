@@ -1,22 +1,35 @@
-"""Connect, reconnect and disconnect calendars: each pairs a Recall call with the local row.
+"""A calendar's life: connect, reconnect, disconnect, and the one flow that syncs it.
 
-The social-auth pipeline, the "my calendars" pages, the admin and the REST API all call these
-functions, so every entry point creates, repairs and removes calendars the same way.
+Each function pairs the Recall calls with the local rows. The social-auth pipeline, the "my
+calendars" pages, the admin, the REST API, the tasks and ``manage.py recall_sync`` all call these,
+so every door creates, syncs and removes calendars the same way.
+
+Syncing a calendar always means the same three steps, in this order and readable here: refresh the
+calendar from Recall, mirror its events, then bring the bots of its meetings in line with the
+recording policy. :func:`sync_calendar` does all three for one calendar (the safety net against
+missed webhooks); :func:`sync_changes` serves a webhook, reconciling each applied page's changed
+events right after the page commits.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db.models import Q
 
 from . import signals
+from .backends import get_backend
 from .client import RecallClient
 from .exceptions import RecallError, RecallNotFoundError
-from .models import Calendar, CalendarEvent, CalendarStatus, SelfManagedBot
-from .sync import apply_calendar, refresh_calendar
+from .models import Calendar, CalendarEvent, CalendarStatus
+from .scheduling import ReconcileResult, reconcile_calendar, reconcile_candidates, reconcile_events
+from .sync import SyncResult, apply_calendar, refresh_calendar, sync_events
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +139,10 @@ def disconnect_calendar(
         client.delete_calendar(str(calendar.recall_id))
     except RecallNotFoundError:
         logger.info("Calendar %s was already gone at Recall.", calendar.recall_id)
-    delete_bots(exclusive_bots(Calendar.objects.filter(pk=calendar.pk)), client=client)
+    backend = get_backend()
+    backend.remove_released(
+        backend.release_calendars(Calendar.objects.filter(pk=calendar.pk)), client=client
+    )
     reason = "Disconnected by its owner." if by_user else "Disconnected by staff."
     calendar.delete()
     signals.calendar_disconnected.send(
@@ -134,44 +150,83 @@ def disconnect_calendar(
     )
 
 
-def exclusive_bots(calendars: QuerySet[Calendar]) -> list[SelfManagedBot]:
-    """The self-managed bots of these calendars' upcoming meetings that no other calendar uses.
-
-    Recall's calendar delete unschedules only its managed bots: these v1 bots are ours, and would
-    still join the meetings of a calendar that is gone.
-    """
-    others = CalendarEvent.objects.using(calendars.db).exclude(calendar__in=calendars)
-    return list(
-        SelfManagedBot.objects.using(calendars.db)
-        .filter(
-            events__calendar__in=calendars,
-            events__end_time__gt=timezone.now(),
-            recall_bot_id__isnull=False,
-        )
-        .exclude(events__in=others)
-        .distinct()
-    )
-
-
-def delete_bots(bots: list[SelfManagedBot], *, client: RecallClient | None = None) -> None:
-    """Delete these bots at Recall and here, logging failures (the calendar goes regardless)."""
-    for bot in bots:
-        client = client or RecallClient.from_settings()
-        try:
-            client.delete_bot(bot.recall_bot_id)
-        except RecallNotFoundError:
-            pass
-        except RecallError as exc:
-            logger.warning("Could not delete self-managed bot %s: %s", bot.recall_bot_id, exc)
-        bot.delete()
-
-
-def delete_calendars_at_recall(
-    recall_ids: list[str], *, client: RecallClient | None = None
-) -> None:
-    """Delete these calendars at Recall, logging failures instead of raising (user deletion)."""
+def forget_user_calendars(user, *, using: str | None = None) -> None:
+    """Stop a user's calendars (and the bots only they need) at Recall once the user's deletion
+    commits; the rows themselves go with the user by cascade."""
+    calendars = Calendar.objects.using(using).filter(user=user)
+    recall_ids = [str(recall_id) for recall_id in calendars.values_list("recall_id", flat=True)]
     if not recall_ids:
         return
+    backend = get_backend()
+    released = backend.release_calendars(calendars)
+
+    def at_recall() -> None:
+        client = RecallClient.from_settings()
+        for recall_id in recall_ids:
+            _delete_at_recall(client, recall_id)
+        backend.remove_released(released, client=client)
+
+    transaction.on_commit(at_recall, using=using)
+
+
+# -- the sync flow ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CalendarSync:
+    """What one pass of the flow did: the calendar's status, its events, its bots.
+
+    ``events`` and ``bots`` stay empty for a calendar Recall no longer knows (status ``missing``).
+    """
+
+    status: str
+    events: SyncResult = field(default_factory=SyncResult)
+    bots: ReconcileResult = field(default_factory=ReconcileResult)
+
+
+def sync_calendar(
+    calendar: Calendar,
+    *,
+    full: bool = False,
+    client: RecallClient | None = None,
+    on_page: Callable[[SyncResult, list[uuid.UUID]], Any] | None = None,
+) -> CalendarSync:
+    """Refresh ``calendar``, mirror its events (``full`` ignores the watermark), then reconcile the
+    bots of every upcoming meeting, each once.
+
+    Every upcoming meeting, not only the changed ones: a bot Recall refused after an earlier sync
+    belongs to an event no later sync sees changed. The bots are reconciled even when a page
+    fails, for the pages applied, before the error propagates.
+    """
     client = client or RecallClient.from_settings()
-    for recall_id in recall_ids:
-        _delete_at_recall(client, recall_id)
+    refresh_calendar(calendar, client=client)
+    if calendar.status == CalendarStatus.MISSING:
+        return CalendarSync(status=calendar.status)
+    try:
+        events = sync_events(calendar, full=full, client=client, on_page=on_page)
+    except Exception:
+        reconcile_calendar(calendar, client=client)
+        raise
+    bots = reconcile_calendar(calendar, client=client)
+    return CalendarSync(status=calendar.status, events=events, bots=bots)
+
+
+def sync_changes(
+    calendar: Calendar,
+    updated_since: datetime | None = None,
+    *,
+    client: RecallClient | None = None,
+) -> CalendarSync:
+    """Mirror the events changed since ``updated_since`` (else since the watermark) and reconcile
+    the bots of each page's changed events as soon as the page is applied (a webhook's sync)."""
+    client = client or RecallClient.from_settings()
+    bots = ReconcileResult()
+
+    def reconcile_page(result: SyncResult, changed: list[uuid.UUID]) -> None:
+        page_events = CalendarEvent.objects.filter(recall_id__in=changed)
+        bots.add(reconcile_events(reconcile_candidates(page_events), client=client))
+
+    events = sync_events(calendar, updated_since, client=client, on_page=reconcile_page)
+    if bots.failed:
+        logger.warning("Reconciling calendar %s: %d event(s) failed.", calendar.pk, bots.failed)
+    return CalendarSync(status=calendar.status, events=events, bots=bots)

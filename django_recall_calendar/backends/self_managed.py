@@ -1,4 +1,5 @@
-"""Self-managed scheduling: our own v1 bots (``/api/v1/bot/``), one per deduplication key.
+"""Self-managed scheduling (``SCHEDULING_MODE = "self_managed"``): our own v1 bots
+(``/api/v1/bot/``), one per deduplication key.
 
 The key is claimed in the database (``SelfManagedBot.deduplication_key`` is unique) before Recall
 is called, so two syncs racing on copies of one meeting create one bot: the loser of the insert
@@ -11,19 +12,24 @@ bot's ``metadata``).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 
-from . import conf
-from .client import RecallClient
-from .dedup import canonical_meeting_url, format_start
-from .exceptions import RecallInvalidRequestError, RecallNotFoundError
-from .models import CalendarEvent, SelfManagedBot
+from .. import conf
+from ..client import RecallClient
+from ..dedup import canonical_meeting_url, format_start
+from ..exceptions import RecallError, RecallInvalidRequestError, RecallNotFoundError
+from ..models import Calendar, CalendarEvent, SelfManagedBot
+from .base import SchedulingBackend
+
+logger = logging.getLogger(__name__)
 
 CLAIM_ATTEMPTS = 3
 CREATE, TAKE_OVER = "create", "take over"
@@ -36,12 +42,12 @@ def _rows(event: CalendarEvent) -> list[SelfManagedBot]:
     return list(event.self_managed_bots.all())
 
 
-def current_bot(event: CalendarEvent) -> SelfManagedBot | None:
+def _current_bot(event: CalendarEvent) -> SelfManagedBot | None:
     """The row of a bot created for ``event``, if any."""
     return next((row for row in _rows(event) if row.recall_bot_id), None)
 
 
-def is_current(event: CalendarEvent, key: str) -> bool:
+def _is_current(event: CalendarEvent, key: str) -> bool:
     """Whether the event's bot is for ``key`` and still joins at its start, at its link."""
     url = canonical_meeting_url(event.meeting_url)
     return any(
@@ -178,7 +184,7 @@ def _release(event: CalendarEvent, client: RecallClient, keep: int | None = None
             _delete_remote(client, row.recall_bot_id)  # the other copies left meanwhile
 
 
-def schedule(
+def _schedule(
     event: CalendarEvent, key: str, config: Mapping[str, Any], client: RecallClient
 ) -> SelfManagedBot:
     """Make sure one bot with ``config`` joins ``event`` at its start, shared by its ``key``."""
@@ -197,7 +203,7 @@ def schedule(
     return row
 
 
-def unschedule(event: CalendarEvent, client: RecallClient) -> None:
+def _unschedule(event: CalendarEvent, client: RecallClient) -> None:
     """Detach ``event`` from its bots; each bot no other event wants is deleted at Recall."""
     _release(event, client)
     _forget_prefetch(event)
@@ -205,3 +211,59 @@ def unschedule(event: CalendarEvent, client: RecallClient) -> None:
 
 def _forget_prefetch(event: CalendarEvent) -> None:
     getattr(event, "_prefetched_objects_cache", {}).pop("self_managed_bots", None)
+
+
+def _exclusive_bots(calendars: QuerySet[Calendar]) -> list[SelfManagedBot]:
+    """The bots of these calendars' upcoming meetings that no other calendar uses."""
+    others = CalendarEvent.objects.using(calendars.db).exclude(calendar__in=calendars)
+    return list(
+        SelfManagedBot.objects.using(calendars.db)
+        .filter(
+            events__calendar__in=calendars,
+            events__end_time__gt=timezone.now(),
+            recall_bot_id__isnull=False,
+        )
+        .exclude(events__in=others)
+        .distinct()
+    )
+
+
+class SelfManagedBackend(SchedulingBackend):
+    name = "self_managed"
+
+    def schedule(
+        self, event: CalendarEvent, key: str, config: Mapping[str, Any], client: RecallClient
+    ) -> None:
+        _schedule(event, key, config, client)
+
+    def unschedule(self, event: CalendarEvent, client: RecallClient) -> None:
+        _unschedule(event, client)
+
+    def has_bot(self, event: CalendarEvent, now: datetime) -> bool:
+        return _current_bot(event) is not None
+
+    def is_current(self, event: CalendarEvent, key: str) -> bool:
+        return _is_current(event, key)
+
+    def has_bot_condition(self, prefix: str = "") -> Q:
+        return Q(**{f"{prefix}self_managed_bots__recall_bot_id__isnull": False})
+
+    def needs_distinct(self) -> bool:
+        return True
+
+    def with_bot_records(self, events: QuerySet[CalendarEvent]) -> QuerySet[CalendarEvent]:
+        return events.prefetch_related("self_managed_bots")
+
+    def release_calendars(self, calendars: QuerySet[Calendar]) -> list[Any]:
+        """Recall's calendar delete unschedules only its managed bots: these v1 bots are ours,
+        and would still join the meetings of a calendar that is gone."""
+        return _exclusive_bots(calendars)
+
+    def remove_released(self, released: list[Any], client: RecallClient | None = None) -> None:
+        for bot in released:
+            client = client or RecallClient.from_settings()
+            try:
+                _delete_remote(client, bot.recall_bot_id)
+            except RecallError as exc:
+                logger.warning("Could not delete self-managed bot %s: %s", bot.recall_bot_id, exc)
+            bot.delete()
