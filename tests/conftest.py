@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests import builders
+
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """``@pytest.mark.postgres(reason=...)``: the test needs PostgreSQL (skipped, with the reason,
@@ -22,9 +24,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture
-def alice(django_user_model):
+def alice(db):
     """A site user; the calendar accounts she connects have addresses of their own."""
-    return django_user_model.objects.create_user("alice", "alice@site.example", "pw")
+    return builders.user("alice", "alice@site.example")
 
 
 @pytest.fixture
@@ -32,41 +34,6 @@ def alice_client(client, alice):
     """The test client, signed in as alice."""
     client.force_login(alice)
     return client
-
-
-@pytest.fixture
-def quiet_emulator(recall_emulator):
-    """The emulator recording its webhooks without delivering them: the test drives each sync."""
-    recall_emulator.webhook_url = None
-    return recall_emulator
-
-
-@pytest.fixture
-def make_calendar(quiet_emulator, django_user_model):
-    """Create a calendar at the emulator (connected unless told otherwise) and its local row."""
-    from django_recall_calendar.models import Calendar
-
-    users: list = []
-
-    def make(
-        platform: str = "google_calendar",
-        email: str = "owner@example.com",
-        *,
-        user=None,
-        connect: bool = True,
-    ) -> Calendar:
-        if user is None:
-            if not users:
-                users.append(django_user_model.objects.create_user("owner", email))
-            user = users[0]
-        remote = quiet_emulator.create_calendar(platform, oauth_email=email)
-        if connect:
-            quiet_emulator.connect_calendar(remote["id"], email=email)
-        return Calendar.objects.create(
-            user=user, recall_id=remote["id"], platform=platform, oauth_email=email
-        )
-
-    return make
 
 
 class RecallHttp(requests.Session):

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin import site
 from django.contrib.admin.models import DELETION, LogEntry
-from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +19,7 @@ from django_recall_calendar.models import (
     RecordingPolicy,
     WebhookDelivery,
 )
-from tests.admin_support import connect_calendar, make_deliveries, mirror_events
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -44,8 +43,8 @@ def bot_names(emulator) -> list[str]:
 
 @pytest.fixture
 def calendar(recall_emulator) -> Calendar:
-    user = User.objects.create_user("alice", "alice@corp.example", "pw")
-    return connect_calendar(recall_emulator, user, "alice@corp.example")
+    user = builders.user("alice", "alice@corp.example")
+    return builders.connected_calendar(recall_emulator, user, "alice@corp.example")
 
 
 def upcoming(hours: float, **spec) -> dict:
@@ -57,7 +56,9 @@ def upcoming(hours: float, **spec) -> dict:
 
 def test_schedule_bot_asks_for_a_name_first(admin_client, recall_emulator, calendar, settings):
     settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "BOT_CONFIG": {"bot_name": "Recorder"}}
-    events = mirror_events(recall_emulator, calendar, upcoming(2, title="Planning"), upcoming(3))
+    events = builders.synced_events(
+        recall_emulator, calendar, upcoming(2, title="Planning"), upcoming(3)
+    )
     response = run_action(admin_client, EVENTS, "schedule_bot", events, index="0")
     assert response.status_code == 200
     html = response.content.decode()
@@ -78,7 +79,7 @@ def test_schedule_bot_with_a_custom_name_and_config(
             "recording_config": {"video_mixed_layout": "gallery"},
         },
     }
-    events = mirror_events(recall_emulator, calendar, upcoming(2), upcoming(5))
+    events = builders.synced_events(recall_emulator, calendar, upcoming(2), upcoming(5))
     response = run_action(
         admin_client,
         EVENTS,
@@ -104,8 +105,10 @@ def test_schedule_bot_with_a_custom_name_and_config(
 def test_schedule_bot_for_every_filtered_event_across_pages(
     admin_client, recall_emulator, calendar
 ):
-    events = mirror_events(recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4))
-    mirror_events(recall_emulator, calendar, upcoming(-5))  # filtered out: past
+    events = builders.synced_events(
+        recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4)
+    )
+    builders.synced_events(recall_emulator, calendar, upcoming(-5))  # filtered out: past
     url = f"{EVENTS}?when=upcoming"
     page = run_action(admin_client, url, "schedule_bot", events[:1], index="0", select_across="1")
     assert 'name="select_across" value="1"' in page.content.decode()
@@ -129,7 +132,7 @@ def test_schedule_bot_for_every_filtered_event_across_pages(
 def test_schedule_bot_rejects_bad_config(
     admin_client, recall_emulator, calendar, bot_config, error
 ):
-    events = mirror_events(recall_emulator, calendar, upcoming(2))
+    events = builders.synced_events(recall_emulator, calendar, upcoming(2))
     response = run_action(
         admin_client,
         EVENTS,
@@ -146,7 +149,7 @@ def test_schedule_bot_rejects_bad_config(
 
 
 def test_schedule_bot_reports_successes_skips_and_failures(admin_client, recall_emulator, calendar):
-    broken_1, ok_1, ended, broken_2, no_link, ok_2 = mirror_events(
+    broken_1, ok_1, ended, broken_2, no_link, ok_2 = builders.synced_events(
         recall_emulator,
         calendar,
         upcoming(1),
@@ -180,7 +183,7 @@ def test_schedule_bot_reports_successes_skips_and_failures(admin_client, recall_
 
 
 def test_remove_bot(admin_client, recall_emulator, calendar):
-    first, second, bare = mirror_events(
+    first, second, bare = builders.synced_events(
         recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4)
     )
     scheduled = run_action(
@@ -199,7 +202,7 @@ def test_remove_bot(admin_client, recall_emulator, calendar):
 
 
 def test_an_event_cannot_be_deleted_on_its_own(admin_client, recall_emulator, calendar):
-    [event] = mirror_events(recall_emulator, calendar, upcoming(2))
+    [event] = builders.synced_events(recall_emulator, calendar, upcoming(2))
     change = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
     delete = reverse("admin:recall_calendar_calendarevent_delete", args=[event.pk])
     assert delete not in admin_client.get(change).content.decode()
@@ -215,7 +218,7 @@ def test_self_managed_mode_schedules_lists_and_removes_bots(
     admin_client, recall_emulator, calendar, settings
 ):
     settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "SCHEDULING_MODE": "self_managed"}
-    first, second, bare = mirror_events(
+    first, second, bare = builders.synced_events(
         recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4)
     )
     response = run_action(
@@ -269,7 +272,7 @@ def test_sync_now(admin_client, recall_emulator, calendar):
 
 
 def test_apply_recording_policy(admin_client, recall_emulator, calendar):
-    mirror_events(
+    builders.synced_events(
         recall_emulator, calendar, upcoming(2), upcoming(3), upcoming(4, meeting_url=None)
     )
     Calendar.objects.filter(pk=calendar.pk).update(recording_policy=RecordingPolicy.ALL)
@@ -281,7 +284,7 @@ def test_apply_recording_policy(admin_client, recall_emulator, calendar):
 
 
 def test_changing_the_policy_on_the_detail_page_applies_it(admin_client, recall_emulator, calendar):
-    mirror_events(recall_emulator, calendar, upcoming(2), upcoming(3))
+    builders.synced_events(recall_emulator, calendar, upcoming(2), upcoming(3))
     url = reverse("admin:recall_calendar_calendar_change", args=[calendar.pk])
     form = {"skip_declined": "on", "min_attendees": "0", "series_overrides": "{}"}
     response = admin_client.post(url, {**form, "recording_policy": "all"})
@@ -300,8 +303,8 @@ def test_changing_the_policy_on_the_detail_page_applies_it(admin_client, recall_
 
 
 def test_refresh_failure_does_not_hide_the_other_calendars(admin_client, recall_emulator, calendar):
-    other_user = User.objects.create_user("bob", "bob@corp.example", "pw")
-    other = connect_calendar(recall_emulator, other_user, "bob@corp.example")
+    other_user = builders.user("bob", "bob@corp.example")
+    other = builders.connected_calendar(recall_emulator, other_user, "bob@corp.example")
     recall_emulator.inject_fault("500", path=f"/api/v2/calendars/{calendar.recall_id}/")
     response = run_action(admin_client, CALENDARS, "refresh_status", [calendar, other])
     (success, failed) = messages_of(response)
@@ -331,7 +334,7 @@ def test_disconnect_asks_for_confirmation_then_deletes_at_recall(
 
 def test_deleting_a_calendar_disconnects_it_at_recall(admin_client, recall_emulator, calendar):
     recall_id = str(calendar.recall_id)
-    mirror_events(recall_emulator, calendar, upcoming(2))
+    builders.synced_events(recall_emulator, calendar, upcoming(2))
     delete = reverse("admin:recall_calendar_calendar_delete", args=[calendar.pk])
     assert admin_client.get(delete).status_code == 200
 
@@ -370,7 +373,7 @@ def test_a_recall_failure_keeps_the_calendar_and_says_why(admin_client, recall_e
 
 def test_delete_queryset_disconnects_each_calendar_at_recall(rf, admin_user, recall_emulator):
     calendars = [
-        connect_calendar(recall_emulator, User.objects.create_user(name), f"{name}@corp.example")
+        builders.connected_calendar(recall_emulator, builders.user(name), f"{name}@corp.example")
         for name in ("ann", "bob")
     ]
     request = rf.post("/")
@@ -405,10 +408,10 @@ def test_deleting_a_user_deletes_their_calendars_at_recall_once(
 
 def test_replay_processes_again_and_reports_each_outcome(admin_client, recall_emulator, calendar):
     recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="token revoked")
-    (failed,) = make_deliveries(
+    (failed,) = builders.deliveries(
         calendar, 1, event_type="calendar.update", status=DeliveryStatus.FAILED, last_error="x"
     )
-    (unknown,) = make_deliveries(None, 1, event_type="calendar.update")
+    (unknown,) = builders.deliveries(None, 1, event_type="calendar.update")
     response = run_action(admin_client, DELIVERIES, "replay", [failed, unknown])
     assert messages_of(response) == [
         ("success", "Replayed 1 delivery."),
@@ -420,7 +423,7 @@ def test_replay_processes_again_and_reports_each_outcome(admin_client, recall_em
 
 
 def test_replay_failure_is_reported(admin_client, recall_emulator, calendar):
-    (delivery,) = make_deliveries(calendar, 1, event_type="calendar.update")
+    (delivery,) = builders.deliveries(calendar, 1, event_type="calendar.update")
     recall_emulator.inject_fault("500", path=f"/api/v2/calendars/{calendar.recall_id}/")
     response = run_action(admin_client, DELIVERIES, "replay", [delivery])
     ((level, text),) = messages_of(response)
@@ -436,7 +439,7 @@ def test_an_override_saved_on_the_event_page_is_applied_at_once(
 ):
     """Saved only locally, it waited for the meeting to change at Recall (a sync reconciles only
     the events it changed), so "always" sent no bot and "never" kept the bot."""
-    (event,) = mirror_events(recall_emulator, calendar, upcoming(5))
+    (event,) = builders.synced_events(recall_emulator, calendar, upcoming(5))
     change = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
 
     saved = admin_client.post(change, {"record_override": "always", "bot_config": "{}"})
@@ -452,7 +455,7 @@ def test_an_override_saved_on_the_event_page_is_applied_at_once(
 @pytest.mark.parametrize("value", ['["x"]', '"Notetaker"', "3"])
 def test_an_event_bot_config_must_be_a_json_object(admin_client, recall_emulator, calendar, value):
     """Any other JSON was saved, then every scheduling of the meeting failed merging it."""
-    (event,) = mirror_events(recall_emulator, calendar, upcoming(5))
+    (event,) = builders.synced_events(recall_emulator, calendar, upcoming(5))
     change = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
 
     response = admin_client.post(change, {"record_override": "always", "bot_config": value})
@@ -466,7 +469,7 @@ def test_an_event_bot_config_must_be_a_json_object(admin_client, recall_emulator
 def test_an_event_bot_config_with_non_object_metadata_is_refused(
     admin_client, recall_emulator, calendar
 ):
-    (event,) = mirror_events(recall_emulator, calendar, upcoming(5))
+    (event,) = builders.synced_events(recall_emulator, calendar, upcoming(5))
     change = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
 
     response = admin_client.post(

@@ -20,12 +20,7 @@ from django_recall_calendar.models import (
     RecordingPolicy,
     WebhookDelivery,
 )
-from tests.admin_support import (
-    make_calendar,
-    make_deliveries,
-    make_events,
-    make_self_managed_bot,
-)
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -50,30 +45,30 @@ def listed(response) -> list:
 
 @pytest.fixture
 def alice(db) -> User:
-    return User.objects.create_user("alice", "alice@corp.example", "pw")
+    return builders.user("alice", "alice@corp.example")
 
 
 @pytest.fixture
 def bob(db) -> User:
-    return User.objects.create_user("bob", "bob@other.example", "pw")
+    return builders.user("bob", "bob@other.example")
 
 
 # --- calendars ------------------------------------------------------------------------------------
 
 
 def test_calendar_list_shows_owner_health_and_counts(admin_client, alice):
-    calendar = make_calendar(
+    calendar = builders.calendar(
         alice, "alice.cal@corp.example", recording_policy=RecordingPolicy.ORGANIZER
     )
     calendar.last_synced_at = timezone.now()
     calendar.save()
     soon = timezone.now() + timedelta(hours=2)
-    make_events(calendar, 1, start=soon)  # upcoming, no bot
-    make_events(calendar, 2, start=soon, bots=[future_bot(soon)])  # upcoming with bots
+    builders.events(calendar, 1, start=soon)  # upcoming, no bot
+    builders.events(calendar, 2, start=soon, bots=[future_bot(soon)])  # upcoming with bots
     past = timezone.now() - timedelta(days=1)
-    make_events(calendar, 1, start=past, bots=[future_bot(past)])  # ended: not counted
-    make_events(calendar, 1, start=soon, is_deleted=True, bots=[future_bot(soon)])  # deleted
-    make_calendar(alice, "empty@corp.example", platform=Platform.MICROSOFT_OUTLOOK)
+    builders.events(calendar, 1, start=past, bots=[future_bot(past)])  # ended: not counted
+    builders.events(calendar, 1, start=soon, is_deleted=True, bots=[future_bot(soon)])  # deleted
+    builders.calendar(alice, "empty@corp.example", platform=Platform.MICROSOFT_OUTLOOK)
 
     response = admin_client.get(CALENDARS)
     rows = {row.platform_email: row for row in listed(response)}
@@ -100,8 +95,8 @@ def test_calendar_list_shows_owner_health_and_counts(admin_client, alice):
 
 
 def test_calendar_filters_and_search(admin_client, alice, bob):
-    google = make_calendar(alice, "a@corp.example")
-    outlook = make_calendar(
+    google = builders.calendar(alice, "a@corp.example")
+    outlook = builders.calendar(
         bob,
         "b@other.example",
         platform=Platform.MICROSOFT_OUTLOOK,
@@ -122,7 +117,7 @@ def test_calendar_filters_and_search(admin_client, alice, bob):
 
 
 def test_calendar_detail_is_read_only_for_recall_fields_and_shows_raw_escaped(admin_client, alice):
-    calendar = make_calendar(
+    calendar = builders.calendar(
         alice,
         raw={"id": "x", "platform_email": "<script>alert(1)</script>", "nested": {"k": [1, 2]}},
         status_changes=[{"status": "connected", "created_at": "2026-01-01T00:00:00Z"}],
@@ -171,15 +166,17 @@ def test_calendars_cannot_be_added_by_hand(admin_client):
 
 def test_event_list_columns_in_the_admins_time_zone(admin_client, alice, settings):
     settings.TIME_ZONE = "Asia/Tokyo"
-    calendar = make_calendar(alice)
+    calendar = builders.calendar(alice)
     start = (timezone.now() + timedelta(days=2)).replace(hour=6, minute=0, second=0, microsecond=0)
-    make_events(
+    builders.events(
         calendar, 1, start=start, minutes=90, title="Board meeting", bots=[future_bot(start)]
     )
-    make_events(calendar, 1, start=start, title="Coffee", meeting_url=None, meeting_platform=None)
-    make_events(calendar, 1, start=start, title="Standup")
-    make_events(calendar, 1, start=start - timedelta(days=5), title="Retro")
-    make_events(calendar, 1, start=start, title="", is_all_day=True, minutes=24 * 60)
+    builders.events(
+        calendar, 1, start=start, title="Coffee", meeting_url=None, meeting_platform=None
+    )
+    builders.events(calendar, 1, start=start, title="Standup")
+    builders.events(calendar, 1, start=start - timedelta(days=5), title="Retro")
+    builders.events(calendar, 1, start=start, title="", is_all_day=True, minutes=24 * 60)
 
     response = admin_client.get(EVENTS)
     html = response.content.decode()
@@ -200,12 +197,14 @@ def test_event_when_filter_uses_the_admins_today(admin_client, alice, settings):
     tokyo = ZoneInfo("Asia/Tokyo")
     today = timezone.localdate(timezone.now(), tokyo)
     midnight = datetime.combine(today, datetime.min.time(), tzinfo=tokyo)
-    calendar = make_calendar(alice)
-    (early,) = make_events(calendar, 1, start=midnight + timedelta(minutes=30), title="early")
-    (tomorrow,) = make_events(calendar, 1, start=midnight + timedelta(days=1, minutes=5))
-    (yesterday,) = make_events(calendar, 1, start=midnight - timedelta(hours=1), minutes=30)
-    (future,) = make_events(calendar, 1, start=timezone.now() + timedelta(days=3))
-    (deleted,) = make_events(calendar, 1, start=timezone.now() + timedelta(days=3), is_deleted=True)
+    calendar = builders.calendar(alice)
+    (early,) = builders.events(calendar, 1, start=midnight + timedelta(minutes=30), title="early")
+    (tomorrow,) = builders.events(calendar, 1, start=midnight + timedelta(days=1, minutes=5))
+    (yesterday,) = builders.events(calendar, 1, start=midnight - timedelta(hours=1), minutes=30)
+    (future,) = builders.events(calendar, 1, start=timezone.now() + timedelta(days=3))
+    (deleted,) = builders.events(
+        calendar, 1, start=timezone.now() + timedelta(days=3), is_deleted=True
+    )
 
     def found(**params) -> set:
         return {e.pk for e in listed(admin_client.get(EVENTS, params))}
@@ -219,15 +218,15 @@ def test_event_when_filter_uses_the_admins_today(admin_client, alice, settings):
 
 
 def test_event_filters(admin_client, alice, bob):
-    a_cal, b_cal = make_calendar(alice), make_calendar(bob)
+    a_cal, b_cal = builders.calendar(alice), builders.calendar(bob)
     soon = timezone.now() + timedelta(hours=3)
-    (meet,) = make_events(a_cal, 1, start=soon)
-    (zoom,) = make_events(
+    (meet,) = builders.events(a_cal, 1, start=soon)
+    (zoom,) = builders.events(
         b_cal, 1, start=soon, meeting_url="https://zoom.us/j/1", meeting_platform="zoom"
     )
-    (no_link,) = make_events(a_cal, 1, start=soon, meeting_url=None, meeting_platform=None)
-    (with_bot,) = make_events(b_cal, 1, start=soon, bots=[future_bot(soon)])
-    (deleted,) = make_events(a_cal, 1, start=soon, is_deleted=True)
+    (no_link,) = builders.events(a_cal, 1, start=soon, meeting_url=None, meeting_platform=None)
+    (with_bot,) = builders.events(b_cal, 1, start=soon, bots=[future_bot(soon)])
+    (deleted,) = builders.events(a_cal, 1, start=soon, is_deleted=True)
 
     def found(**params) -> set:
         return {e.pk for e in listed(admin_client.get(EVENTS, params))}
@@ -248,9 +247,9 @@ def test_event_filters(admin_client, alice, bob):
 
 
 def test_event_search(admin_client, alice, bob):
-    a_cal, b_cal = make_calendar(alice), make_calendar(bob)
-    (review,) = make_events(a_cal, 1, title="Quarterly review", ical_uid="uid-123@google.com")
-    (sync,) = make_events(
+    a_cal, b_cal = builders.calendar(alice), builders.calendar(bob)
+    (review,) = builders.events(a_cal, 1, title="Quarterly review", ical_uid="uid-123@google.com")
+    (sync,) = builders.events(
         b_cal, 1, title="Sync", meeting_url="https://zoom.us/j/98765", meeting_platform="zoom"
     )
 
@@ -266,7 +265,7 @@ def test_event_search(admin_client, alice, bob):
 
 
 def test_event_detail_is_read_only_except_recording_choices(admin_client, alice):
-    (event,) = make_events(make_calendar(alice), 1, raw={"summary": "<b>x</b>", "id": "g1"})
+    (event,) = builders.events(builders.calendar(alice), 1, raw={"summary": "<b>x</b>", "id": "g1"})
     url = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
     response = admin_client.get(url)
     assert response.status_code == 200
@@ -278,7 +277,7 @@ def test_event_detail_is_read_only_except_recording_choices(admin_client, alice)
 
 
 def test_deliveries_are_read_only(admin_client, alice):
-    (delivery,) = make_deliveries(make_calendar(alice), 1)
+    (delivery,) = builders.deliveries(builders.calendar(alice), 1)
     change = reverse("admin:recall_calendar_webhookdelivery_change", args=[delivery.pk])
     response = admin_client.get(change)
     assert response.status_code == 200
@@ -294,10 +293,10 @@ def test_deliveries_are_read_only(admin_client, alice):
 
 
 def test_delivery_filters_and_search(admin_client, alice):
-    calendar = make_calendar(alice, "alice.cal@corp.example")
-    (processed,) = make_deliveries(calendar, 1)
-    (failed,) = make_deliveries(calendar, 1, status=DeliveryStatus.FAILED, last_error="boom")
-    (update,) = make_deliveries(None, 1, event_type="calendar.update")
+    calendar = builders.calendar(alice, "alice.cal@corp.example")
+    (processed,) = builders.deliveries(calendar, 1)
+    (failed,) = builders.deliveries(calendar, 1, status=DeliveryStatus.FAILED, last_error="boom")
+    (update,) = builders.deliveries(None, 1, event_type="calendar.update")
 
     def found(**params) -> set:
         return {d.pk for d in listed(admin_client.get(DELIVERIES, params))}
@@ -334,16 +333,14 @@ def test_changelists_cost_the_same_queries_for_10_and_500_rows(
         have = Calendar.objects.count()
         users = User.objects.bulk_create(User(username=f"owner{i}") for i in range(have, total))
         calendars = Calendar.objects.bulk_create(
-            Calendar(user=user, recall_id=uuid.uuid4(), platform=Platform.GOOGLE_CALENDAR)
-            for user in users
+            builders.calendar(user, save=False) for user in users
         )
         soon = timezone.now() + timedelta(hours=1)
         events = CalendarEvent.objects.bulk_create(
-            CalendarEvent(
-                calendar=calendar,
-                recall_id=uuid.uuid4(),
-                start_time=soon,
-                end_time=soon + timedelta(minutes=30),
+            builders.event(
+                calendar,
+                start=soon,
+                save=False,
                 meeting_url="https://zoom.us/j/1",
                 bots=[future_bot(soon)] * (i % 2),
             )
@@ -351,10 +348,9 @@ def test_changelists_cost_the_same_queries_for_10_and_500_rows(
         )
         if mode == "self_managed":
             for event in events[1::2]:
-                make_self_managed_bot(event)
+                builders.self_managed_bot(event)
         WebhookDelivery.objects.bulk_create(
-            WebhookDelivery(message_id=f"msg_{c.recall_id}", event_type="x", payload={}, calendar=c)
-            for c in calendars
+            builders.delivery(c, save=False, event_type="x", payload={}) for c in calendars
         )
 
     grow(10)
@@ -370,7 +366,7 @@ def test_series_overrides_must_map_series_ids_to_always_or_never(
 ):
     """Any other JSON was saved, then every policy check of the calendar (each sync, the API's
     bot state) failed on it."""
-    calendar = make_calendar(alice, series_overrides={"weekly": "never"})
+    calendar = builders.calendar(alice, series_overrides={"weekly": "never"})
     response = admin_client.post(
         reverse("admin:recall_calendar_calendar_change", args=[calendar.pk]),
         {"recording_policy": "all", "min_attendees": "0", "series_overrides": value},

@@ -11,15 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_recall_calendar.models import Calendar, CalendarEvent, WebhookDelivery
-from django_recall_calendar.testing import RecallEmulator
-from tests.admin_support import (
-    connect_calendar,
-    make_calendar,
-    make_deliveries,
-    make_events,
-    make_staff,
-    mirror_events,
-)
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -51,13 +43,13 @@ def action_names(response) -> set[str]:
 
 
 def test_view_only_staff_sees_the_lists_but_no_actions(recall_emulator):
-    owner = User.objects.create_user("alice", "alice@corp.example")
-    calendar = connect_calendar(recall_emulator, owner, "alice@corp.example")
-    (event,) = mirror_events(
+    owner = builders.user("alice", "alice@corp.example")
+    calendar = builders.connected_calendar(recall_emulator, owner, "alice@corp.example")
+    (event,) = builders.synced_events(
         recall_emulator, calendar, {"start_time": timezone.now() + timedelta(hours=2)}
     )
-    (delivery,) = make_deliveries(calendar, 1)
-    viewer = logged_in(make_staff("viewer", perms=VIEW))
+    (delivery,) = builders.deliveries(calendar, 1)
+    viewer = logged_in(builders.user("viewer", perms=VIEW))
 
     for url in CHANGELISTS.values():
         response = viewer.get(url)
@@ -88,8 +80,8 @@ def test_view_only_staff_sees_the_lists_but_no_actions(recall_emulator):
 
 
 def test_change_permission_unlocks_the_actions(db):
-    make_calendar(User.objects.create_user("alice"))
-    editor = logged_in(make_staff("editor", perms=VIEW + CHANGE))
+    builders.calendar(builders.user("alice"))
+    editor = logged_in(builders.user("editor", perms=VIEW + CHANGE))
     assert action_names(editor.get(CALENDARS)) == {
         "refresh_status",
         "sync_now",
@@ -101,7 +93,7 @@ def test_change_permission_unlocks_the_actions(db):
 
 
 def test_staff_without_permissions_sees_nothing(db):
-    nobody = logged_in(make_staff("nobody"))
+    nobody = logged_in(builders.user("nobody", staff=True))
     for url in CHANGELISTS.values():
         assert nobody.get(url).status_code == 403
     assert Client().get(CALENDARS).status_code == 302  # anonymous: to the login page
@@ -110,23 +102,11 @@ def test_staff_without_permissions_sees_nothing(db):
 # --- secrets ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def secret_emulator(settings):
-    """An emulator whose API key is a recognisable secret, with the app pointed at it."""
-    with RecallEmulator(api_key=API_KEY) as emulator:
-        settings.RECALL_CALENDAR = {
-            **settings.RECALL_CALENDAR,
-            "API_KEY": API_KEY,
-            "BASE_URL": emulator.base_url,
-            "WEBHOOK_SECRET": emulator.webhook_secret,
-        }
-        yield emulator
-
-
-def test_no_admin_page_shows_a_secret(admin_client, secret_emulator):
-    owner = User.objects.create_user("alice", "alice@corp.example")
-    calendar = connect_calendar(
-        secret_emulator,
+@pytest.mark.recall_emulator(api_key=API_KEY, webhooks=False)
+def test_no_admin_page_shows_a_secret(admin_client, recall_emulator):
+    owner = builders.user("alice", "alice@corp.example")
+    calendar = builders.connected_calendar(
+        recall_emulator,
         owner,
         "alice@corp.example",
         client_secret=CLIENT_SECRET,
@@ -134,12 +114,14 @@ def test_no_admin_page_shows_a_secret(admin_client, secret_emulator):
     )
     # Recall echoes the credentials; they reached the emulator but must stop there.
     assert (
-        secret_emulator.calendars[str(calendar.recall_id)]["oauth_refresh_token"] == REFRESH_TOKEN
+        recall_emulator.calendars[str(calendar.recall_id)]["oauth_refresh_token"] == REFRESH_TOKEN
     )
     soon = timezone.now() + timedelta(hours=2)
-    events = mirror_events(secret_emulator, calendar, {"start_time": soon}, {"start_time": soon})
+    events = builders.synced_events(
+        recall_emulator, calendar, {"start_time": soon}, {"start_time": soon}
+    )
     # Rows written by hand or by older code: rendering must mask what storing should have stripped.
-    planted = make_calendar(
+    planted = builders.calendar(
         owner,
         "planted@corp.example",
         raw={
@@ -148,8 +130,8 @@ def test_no_admin_page_shows_a_secret(admin_client, secret_emulator):
         },
         status_changes=[{"status": "connected", "refresh_token": REFRESH_TOKEN}],
     )
-    (planted_event,) = make_events(planted, 1, raw={"access_token": API_KEY})
-    (delivery,) = make_deliveries(calendar, 1, event_type="calendar.update")
+    (planted_event,) = builders.events(planted, 1, raw={"access_token": API_KEY})
+    (delivery,) = builders.deliveries(calendar, 1, event_type="calendar.update")
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         payload={"event": "calendar.update", "data": {"api_key": API_KEY}}
     )
@@ -187,7 +169,7 @@ def test_no_admin_page_shows_a_secret(admin_client, secret_emulator):
         data = {"action": action, "_selected_action": [o.pk for o in objs], **extra}
         pages.append(admin_client.post(url, data, follow=True))
 
-    assert secret_emulator.requests_for("POST", "/bot/")  # the actions really ran
+    assert recall_emulator.requests_for("POST", "/bot/")  # the actions really ran
     assert CalendarEvent.objects.filter(calendar=planted).exists()
     for response in pages:
         assert response.status_code == 200, response.request

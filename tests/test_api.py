@@ -23,6 +23,7 @@ from django_recall_calendar.models import (
     Platform,
     SelfManagedBot,
 )
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -47,29 +48,6 @@ EVENT_FIELDS = {
 }
 
 
-def make_calendar(user, **fields) -> Calendar:
-    fields.setdefault("platform", Platform.GOOGLE_CALENDAR)
-    fields.setdefault("status", CalendarStatus.CONNECTED)
-    fields.setdefault("platform_email", f"{user.username}@example.com")
-    return Calendar.objects.create(user=user, recall_id=uuid.uuid4(), **fields)
-
-
-def make_event(calendar: Calendar, *, hours: float = 1, **fields) -> CalendarEvent:
-    """A 30-minute meeting starting ``hours`` from now."""
-    start = timezone.now() + timedelta(hours=hours)
-    fields.setdefault("meeting_url", "https://meet.google.com/abc-defg-hij")
-    fields.setdefault("meeting_platform", "google_meet")
-    fields.setdefault("title", f"Meeting in {hours} h")
-    return CalendarEvent.objects.create(
-        calendar=calendar,
-        recall_id=uuid.uuid4(),
-        platform=calendar.platform,
-        start_time=start,
-        end_time=start + timedelta(minutes=30),
-        **fields,
-    )
-
-
 def future_bot(event: CalendarEvent) -> dict:
     return {
         "bot_id": str(uuid.uuid4()),
@@ -86,8 +64,8 @@ def api_for(user) -> APIClient:
 
 
 @pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", "bob@example.com", "pw")
+def bob(db):
+    return builders.user("bob", "bob@example.com")
 
 
 @pytest.fixture
@@ -100,8 +78,8 @@ def url(name: str, *args) -> str:
 
 
 def test_anonymous_requests_are_refused_everywhere(alice):
-    calendar = make_calendar(alice)
-    event = make_event(calendar)
+    calendar = builders.calendar(alice)
+    event = builders.event(calendar)
     anonymous = APIClient()
     requests = [
         ("get", url("api-calendar-list")),
@@ -121,8 +99,8 @@ def test_anonymous_requests_are_refused_everywhere(alice):
 
 
 def test_another_users_objects_are_404_on_every_endpoint(api, bob):
-    theirs = make_calendar(bob, recording_policy="off")
-    their_event = make_event(theirs)
+    theirs = builders.calendar(bob, recording_policy="off")
+    their_event = builders.event(theirs)
     requests = [
         ("get", url("api-calendar-detail", theirs.pk), None),
         ("patch", url("api-calendar-detail", theirs.pk), {"recording_policy": "all"}),
@@ -142,10 +120,10 @@ def test_another_users_objects_are_404_on_every_endpoint(api, bob):
 
 
 def test_lists_show_only_the_users_own_objects(api, alice, bob):
-    mine = make_calendar(alice)
-    theirs = make_calendar(bob)
-    my_event = make_event(mine)
-    make_event(theirs)
+    mine = builders.calendar(alice)
+    theirs = builders.calendar(bob)
+    my_event = builders.event(mine)
+    builders.event(theirs)
 
     calendars = api.get(url("api-calendar-list")).json()
     assert [row["id"] for row in calendars] == [mine.pk]
@@ -160,7 +138,7 @@ def test_lists_show_only_the_users_own_objects(api, alice, bob):
 
 
 def test_calendar_fields(api, alice):
-    calendar = make_calendar(
+    calendar = builders.calendar(
         alice,
         status=CalendarStatus.DISCONNECTED,
         status_changes=[{"status": "disconnected", "reason": "Token revoked"}],
@@ -186,7 +164,7 @@ def test_calendar_fields(api, alice):
 
 
 def test_calendar_patch_validates_and_ignores_read_only_fields(api, alice):
-    calendar = make_calendar(alice, recording_policy="off")
+    calendar = builders.calendar(alice, recording_policy="off")
     detail = url("api-calendar-detail", calendar.pk)
 
     bad = api.patch(detail, {"recording_policy": "sometimes", "min_attendees": -1}, format="json")
@@ -204,8 +182,8 @@ def test_calendar_patch_validates_and_ignores_read_only_fields(api, alice):
 
 
 def test_event_fields(api, alice):
-    calendar = make_calendar(alice)
-    event = make_event(
+    calendar = builders.calendar(alice)
+    event = builders.event(
         calendar,
         title="Design review",
         attendees=[{"email": "a@x.com"}, {"email": "b@y.com"}],
@@ -225,11 +203,11 @@ def test_event_fields(api, alice):
 
 
 def test_event_bot_state_in_the_list(api, alice):
-    calendar = make_calendar(alice)
-    with_bot = make_event(calendar, hours=1)
+    calendar = builders.calendar(alice)
+    with_bot = builders.event(calendar, hours=1)
     with_bot.bots = [future_bot(with_bot)]
     with_bot.save()
-    no_link = make_event(calendar, hours=2, meeting_url=None, meeting_platform=None)
+    no_link = builders.event(calendar, hours=2, meeting_url=None, meeting_platform=None)
     rows = {row["id"]: row for row in api.get(url("api-event-list")).json()["results"]}
     assert rows[with_bot.pk]["bot_state"] == "scheduled"
     assert rows[no_link.pk]["bot_state"] == "not_possible"
@@ -239,18 +217,18 @@ def test_event_bot_state_in_the_list(api, alice):
 @pytest.fixture
 def agenda(alice, bob):
     """Alice's two calendars: past, upcoming, with-bot and deleted meetings; and one of Bob's."""
-    work = make_calendar(alice)
-    home = make_calendar(alice, platform=Platform.MICROSOFT_OUTLOOK)
+    work = builders.calendar(alice)
+    home = builders.calendar(alice, platform=Platform.MICROSOFT_OUTLOOK)
     events = {
-        "past": make_event(work, hours=-5),
-        "soon": make_event(work, hours=1),
-        "tomorrow": make_event(home, hours=25),
-        "next_week": make_event(work, hours=24 * 7),
-        "deleted": make_event(work, hours=2, is_deleted=True),
+        "past": builders.event(work, hours=-5),
+        "soon": builders.event(work, hours=1),
+        "tomorrow": builders.event(home, hours=25),
+        "next_week": builders.event(work, hours=24 * 7),
+        "deleted": builders.event(work, hours=2, is_deleted=True),
     }
     events["tomorrow"].bots = [future_bot(events["tomorrow"])]
     events["tomorrow"].save()
-    make_event(make_calendar(bob), hours=1)
+    builders.event(builders.calendar(bob), hours=1)
     return {"work": work, "home": home, **events}
 
 
@@ -295,8 +273,8 @@ def test_event_filters_by_calendar_and_dates(api, agenda):
 
 def test_has_bot_in_self_managed_mode_reads_the_bots_created_there(api, alice, settings):
     settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "SCHEDULING_MODE": "self_managed"}
-    calendar = make_calendar(alice)
-    with_bot, claimed_only, without = (make_event(calendar, hours=h) for h in (1, 2, 3))
+    calendar = builders.calendar(alice)
+    with_bot, claimed_only, without = (builders.event(calendar, hours=h) for h in (1, 2, 3))
     for event, bot_id in ((with_bot, uuid.uuid4()), (claimed_only, None)):
         bot = SelfManagedBot.objects.create(
             deduplication_key=str(event.pk),
@@ -336,17 +314,17 @@ def test_bad_filter_values_answer_400_with_a_readable_message(api, agenda, query
 
 
 def test_filtering_by_another_users_calendar_is_refused_like_a_missing_one(api, bob):
-    theirs = make_calendar(bob)
-    make_event(theirs)
+    theirs = builders.calendar(bob)
+    builders.event(theirs)
     response = api.get(url("api-event-list"), {"calendar": theirs.pk})
     assert response.status_code == 400
     assert response.json()["calendar"] == [f'Invalid pk "{theirs.pk}" - object does not exist.']
 
 
 def test_events_are_paginated(api, alice):
-    calendar = make_calendar(alice)
+    calendar = builders.calendar(alice)
     for hour in range(1, 61):
-        make_event(calendar, hours=hour)
+        builders.event(calendar, hours=hour)
     first = api.get(url("api-event-list")).json()
     assert first["count"] == 60
     assert len(first["results"]) == 50
@@ -365,9 +343,9 @@ def test_events_are_paginated(api, alice):
 
 @pytest.mark.parametrize("count", [3, 40])
 def test_event_list_queries_do_not_grow_with_rows(api, alice, count, django_assert_max_num_queries):
-    calendar = make_calendar(alice)
+    calendar = builders.calendar(alice)
     for hour in range(count):
-        make_event(calendar, hours=hour + 1)
+        builders.event(calendar, hours=hour + 1)
     # session + user, count, page.
     with django_assert_max_num_queries(4):
         response = api.get(url("api-event-list"))

@@ -11,8 +11,12 @@ from django.core.management.base import CommandError
 from django_recall_calendar.client import RecallClient
 from django_recall_calendar.models import Calendar, CalendarEvent, CalendarStatus, RecordingPolicy
 from django_recall_calendar.sync import sync_events
+from tests import builders
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.recall_emulator(webhooks=False),  # each test syncs when it means to
+]
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -22,11 +26,11 @@ def run(*args: str) -> tuple[str, str]:
 
 
 @pytest.fixture
-def two_calendars(quiet_emulator, make_calendar):
-    google = make_calendar("google_calendar", "ann@example.com")
-    outlook = make_calendar("microsoft_outlook", "bob@example.com")
-    quiet_emulator.add_events(str(google.recall_id), 150, notify=False)
-    quiet_emulator.add_events(str(outlook.recall_id), 3, notify=False)
+def two_calendars(recall_emulator):
+    google = builders.recall_calendar(recall_emulator, "ann@example.com")
+    outlook = builders.recall_calendar(recall_emulator, "bob@example.com", "microsoft_outlook")
+    recall_emulator.add_events(str(google.recall_id), 150, notify=False)
+    recall_emulator.add_events(str(outlook.recall_id), 3, notify=False)
     return google, outlook
 
 
@@ -49,10 +53,10 @@ def test_syncs_every_calendar_and_prints_progress_and_a_summary(two_calendars):
     assert set(Calendar.objects.values_list("status", flat=True)) == {CalendarStatus.CONNECTED}
 
 
-def test_a_second_run_is_incremental_and_full_reads_everything(quiet_emulator, two_calendars):
+def test_a_second_run_is_incremental_and_full_reads_everything(recall_emulator, two_calendars):
     google, _ = two_calendars
     run()
-    quiet_emulator.update_event(next(iter(quiet_emulator.events)), title="Changed")
+    recall_emulator.update_event(next(iter(recall_emulator.events)), title="Changed")
 
     incremental, _ = run()
     full, _ = run("--full", "--calendar", str(google.pk))
@@ -64,9 +68,9 @@ def test_a_second_run_is_incremental_and_full_reads_everything(quiet_emulator, t
     assert "Synced 1 of 1 calendar(s): 2 page(s), 150 event(s) read, 0 created, 0 updated" in full
 
 
-def test_one_failing_calendar_does_not_stop_the_others(quiet_emulator, two_calendars):
+def test_one_failing_calendar_does_not_stop_the_others(recall_emulator, two_calendars):
     google, outlook = two_calendars
-    quiet_emulator.inject_fault("502", count=50, path=f"/api/v2/calendars/{google.recall_id}/")
+    recall_emulator.inject_fault("502", count=50, path=f"/api/v2/calendars/{google.recall_id}/")
 
     with pytest.raises(CommandError) as failure:
         run()
@@ -79,9 +83,9 @@ def test_one_failing_calendar_does_not_stop_the_others(quiet_emulator, two_calen
     assert not CalendarEvent.objects.filter(calendar=google).exists()
 
 
-def test_failure_output_goes_to_stderr_and_the_summary_still_prints(quiet_emulator, two_calendars):
+def test_failure_output_goes_to_stderr_and_the_summary_still_prints(recall_emulator, two_calendars):
     google, _ = two_calendars
-    quiet_emulator.inject_fault("503", count=50, path=f"/api/v2/calendars/{google.recall_id}/")
+    recall_emulator.inject_fault("503", count=50, path=f"/api/v2/calendars/{google.recall_id}/")
     out, err = StringIO(), StringIO()
 
     with pytest.raises(CommandError):
@@ -107,10 +111,10 @@ def test_calendars_named_by_local_id_or_recall_id(two_calendars):
 @pytest.mark.parametrize(
     "name", ["999999", "not-an-id", "00000000-0000-0000-0000-000000000000", "²", "١٢"]
 )
-def test_unknown_calendar_is_an_error_before_anything_runs(quiet_emulator, two_calendars, name):
+def test_unknown_calendar_is_an_error_before_anything_runs(recall_emulator, two_calendars, name):
     with pytest.raises(CommandError, match=f"No such calendar: {name}"):
         run("--calendar", name)
-    assert quiet_emulator.requests == []
+    assert recall_emulator.requests == []
 
 
 def test_a_calendar_gone_at_recall_is_marked_missing_and_skipped(two_calendars):
@@ -125,33 +129,31 @@ def test_a_calendar_gone_at_recall_is_marked_missing_and_skipped(two_calendars):
     assert "Synced 2 of 2 calendar(s)" in out
 
 
-def test_no_calendars_is_not_an_error(quiet_emulator):
+def test_no_calendars_is_not_an_error(recall_emulator):
     out, _ = run()
     assert out.strip() == (
         "Synced 0 of 0 calendar(s): 0 page(s), 0 event(s) read, 0 created, 0 updated, 0 deleted."
     )
 
 
-def test_a_bot_whose_scheduling_failed_after_a_sync_is_scheduled_by_the_next_run(
-    quiet_emulator, make_calendar
-):
+def test_a_bot_whose_scheduling_failed_after_a_sync_is_scheduled_by_the_next_run(recall_emulator):
     """The policy runs on what a sync changed; a bot Recall refused then (507 or 429 past every
     retry) belongs to an event no later sync sees changed, so only this command can repair it."""
-    calendar = make_calendar()
+    calendar = builders.recall_calendar(recall_emulator)
     calendar.recording_policy = RecordingPolicy.ALL
     calendar.save()
-    remote = quiet_emulator.add_event(str(calendar.recall_id))
-    quiet_emulator.inject_fault(
+    remote = recall_emulator.add_event(str(calendar.recall_id))
+    recall_emulator.inject_fault(
         "507", count=50, path=f"/api/v2/calendar-events/{remote['id']}/bot/"
     )
     sync_events(calendar)
     assert CalendarEvent.objects.get(recall_id=remote["id"]).bots == []
-    quiet_emulator.clear_faults()
+    recall_emulator.clear_faults()
 
     out, err = run()
 
     assert err == ""
     assert "  bots: 1 scheduled, 0 rescheduled, 0 unscheduled, 0 failed" in out
     assert len(CalendarEvent.objects.get(recall_id=remote["id"]).bots) == 1
-    assert len(quiet_emulator.events[remote["id"]]["bots"]) == 1
+    assert len(recall_emulator.events[remote["id"]]["bots"]) == 1
     assert "  bots:" not in run()[0]  # nothing left to do: no Recall call, no line

@@ -9,7 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from django_recall_calendar.models import Calendar, DeliveryStatus, WebhookDelivery
+from django_recall_calendar.models import DeliveryStatus, WebhookDelivery
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +21,12 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def delivery(message_id: str, status: str = DeliveryStatus.PROCESSED, **fields) -> WebhookDelivery:
-    fields.setdefault("event_type", "calendar.update")
-    fields.setdefault("payload", {"event": fields["event_type"], "data": {}})
-    return WebhookDelivery.objects.create(message_id=message_id, status=status, **fields)
-
-
 def test_lists_recent_deliveries_newest_first():
     now = timezone.now()
     for index in range(3):
-        delivery(f"msg_{index}", received_at=now - timedelta(minutes=10 - index))
+        builders.delivery(
+            message_id=f"msg_{index}", received_at=now - timedelta(minutes=10 - index)
+        )
 
     lines = run().splitlines()
 
@@ -38,9 +35,17 @@ def test_lists_recent_deliveries_newest_first():
 
 
 def test_filters_by_status_and_limits():
-    delivery("msg_ok")
-    delivery("msg_bad", DeliveryStatus.FAILED, last_error="RecallServerError: [500] boom\nmore")
-    delivery("msg_bad2", DeliveryStatus.FAILED, last_error="RecallServerError: [502] down")
+    builders.delivery(message_id="msg_ok")
+    builders.delivery(
+        message_id="msg_bad",
+        status=DeliveryStatus.FAILED,
+        last_error="RecallServerError: [500] boom\nmore",
+    )
+    builders.delivery(
+        message_id="msg_bad2",
+        status=DeliveryStatus.FAILED,
+        last_error="RecallServerError: [502] down",
+    )
 
     failed = run("--status", "failed")
     one = run("--limit", "1")
@@ -67,13 +72,9 @@ def test_replay_of_an_unknown_delivery_is_an_error():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("by", ["pk", "message_id"])
-def test_replay_processes_a_processed_delivery_again(recall_emulator, django_user_model, by):
-    remote = recall_emulator.create_calendar("google_calendar")
-    user = django_user_model.objects.create_user("ada")
-    calendar = Calendar.objects.create(
-        user=user, recall_id=remote["id"], platform="google_calendar"
-    )
-    recall_emulator.connect_calendar(remote["id"], email="ada@example.com")
+def test_replay_processes_a_processed_delivery_again(recall_emulator, by):
+    calendar = builders.recall_calendar(recall_emulator, "ada@example.com", connect=False)
+    recall_emulator.connect_calendar(str(calendar.recall_id), email="ada@example.com")
     row = WebhookDelivery.objects.get()
     assert row.status == DeliveryStatus.PROCESSED
     reads = len(recall_emulator.requests_for("GET", "/api/v2/calendars/"))
@@ -89,11 +90,9 @@ def test_replay_processes_a_processed_delivery_again(recall_emulator, django_use
 
 
 @pytest.mark.django_db(transaction=True)
-def test_replay_that_fails_again_exits_non_zero(recall_emulator, django_user_model):
-    remote = recall_emulator.create_calendar("google_calendar")
-    user = django_user_model.objects.create_user("ada")
-    Calendar.objects.create(user=user, recall_id=remote["id"], platform="google_calendar")
-    recall_emulator.connect_calendar(remote["id"])
+def test_replay_that_fails_again_exits_non_zero(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator, "ada@example.com", connect=False)
+    recall_emulator.connect_calendar(str(calendar.recall_id))
     recall_emulator.inject_fault("500", count=100)
 
     with pytest.raises(CommandError, match="failed again"):
@@ -103,19 +102,21 @@ def test_replay_that_fails_again_exits_non_zero(recall_emulator, django_user_mod
 
 
 def test_retry_failed_with_nothing_due():
-    delivery(
-        "msg_later", DeliveryStatus.FAILED, next_attempt_at=timezone.now() + timedelta(hours=1)
+    builders.delivery(
+        message_id="msg_later",
+        status=DeliveryStatus.FAILED,
+        next_attempt_at=timezone.now() + timedelta(hours=1),
     )
-    delivery("msg_gave_up", DeliveryStatus.FAILED, next_attempt_at=None)
+    builders.delivery(message_id="msg_gave_up", status=DeliveryStatus.FAILED, next_attempt_at=None)
 
     assert run("--retry-failed") == "No delivery is due.\n"
 
 
 def test_retry_failed_reports_what_happened_to_each():
     """A due delivery of an unknown calendar ends ignored; the summary says so."""
-    delivery(
-        "msg_due",
-        DeliveryStatus.FAILED,
+    builders.delivery(
+        message_id="msg_due",
+        status=DeliveryStatus.FAILED,
         event_type="calendar.sync_events",
         calendar_recall_id="0b5d7c4e-0000-4000-8000-000000000000",
         next_attempt_at=timezone.now() - timedelta(seconds=1),

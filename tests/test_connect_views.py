@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from django_recall_calendar import signals
 from django_recall_calendar.models import Calendar
+from tests import builders
 
 from .connect_support import CALENDARS_URL, PROVIDERS, messages_of, oauth_connect
 
@@ -60,10 +61,8 @@ def test_the_page_offers_csrf_protected_post_forms_to_connect(alice_client):
     assert strict.post(reverse("social:begin", args=["google-oauth2"])).status_code == 403
 
 
-def test_the_page_lists_only_the_users_calendars_with_their_status(
-    alice_calendar, django_user_model, recall_emulator
-):
-    bob = django_user_model.objects.create_user("bob", "bob@site.example")
+def test_the_page_lists_only_the_users_calendars_with_their_status(alice_calendar, recall_emulator):
+    bob = builders.user("bob", "bob@site.example")
     bobs = Client()
     bobs.force_login(bob)
     oauth_connect(bobs, recall_emulator, "microsoft-graph", "bob@work.example")
@@ -134,9 +133,9 @@ def test_disconnect_is_post_only(alice_client, alice_calendar):
     assert Calendar.objects.exists()
 
 
-def test_another_user_cannot_act_on_a_calendar(alice_calendar, django_user_model, recall_emulator):
+def test_another_user_cannot_act_on_a_calendar(alice_calendar, recall_emulator):
     mallory = Client()
-    mallory.force_login(django_user_model.objects.create_user("mallory"))
+    mallory.force_login(builders.user("mallory"))
 
     disconnect = reverse("recall_calendar:calendar_disconnect", args=[alice_calendar.pk])
     change = reverse("recall_calendar:calendar_settings", args=[alice_calendar.pk])

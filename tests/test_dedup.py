@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -14,7 +13,8 @@ from django_recall_calendar.dedup import (
     deduplication_key,
     format_start,
 )
-from django_recall_calendar.models import Calendar, CalendarEvent
+from django_recall_calendar.models import CalendarEvent
+from tests import builders
 
 TEAMS_JOIN = (
     "https://teams.microsoft.com/l/meetup-join/"
@@ -134,15 +134,10 @@ def test_start_is_one_utc_form(start):
 
 
 def _event(url: str, *, email: str = "alice@acme.example", start=None) -> CalendarEvent:
-    calendar = Calendar(recall_id=uuid.uuid4(), platform_email=email)
+    """An unsaved meeting of an unsaved calendar: the key needs no database."""
     start = start or datetime(2026, 11, 30, 15, tzinfo=UTC)
-    return CalendarEvent(
-        calendar=calendar,
-        recall_id=uuid.uuid4(),
-        start_time=start,
-        end_time=start + timedelta(hours=1),
-        meeting_url=url,
-    )
+    calendar = builders.calendar(email=email, save=False)
+    return builders.event(calendar, start=start, minutes=60, meeting_url=url, save=False)
 
 
 def custom_key(event: CalendarEvent) -> str:

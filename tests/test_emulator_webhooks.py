@@ -16,6 +16,7 @@ import pytest
 import requests
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from django_recall_calendar.models import WebhookDelivery
 from django_recall_calendar.testing import RecallEmulator, signed_headers
 from django_recall_calendar.testing.pytest_plugin import DjangoClientDelivery
 
@@ -266,6 +267,29 @@ def test_fixture_delivery_of_a_bad_signature_is_refused(recall_emulator):
     delivery = recall_emulator.send_webhook("calendar.update", {"calendar_id": "x"}, tamper=True)
 
     assert delivery.status == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.recall_emulator(webhooks=False)
+def test_the_marker_keeps_webhooks_recorded_not_delivered(recall_emulator):
+    delivery = recall_emulator.send_calendar_update("8b7bd4a4-35b8-4b8a-9a5e-4f7d1c7a1d00")
+
+    assert recall_emulator.deliveries == [delivery]
+    assert delivery.status is None and delivery.error is None
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.recall_emulator(api_key="key-of-the-marker", page_size=2)
+def test_the_markers_other_options_reach_the_emulator_and_the_settings(recall_emulator, settings):
+    assert settings.RECALL_CALENDAR["API_KEY"] == recall_emulator.api_key == "key-of-the-marker"
+    calendar = recall_emulator.create_calendar()
+    recall_emulator.add_events(calendar["id"], 3, notify=False)
+    answer = requests.get(
+        f"{recall_emulator.base_url}/api/v2/calendar-events/",
+        headers={"Authorization": "Token key-of-the-marker"},
+        timeout=5,
+    )
+    assert len(answer.json()["results"]) == 2 and answer.json()["next"]
 
 
 @pytest.mark.django_db

@@ -6,8 +6,6 @@ the pipeline step, the views and social-auth run unmocked.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.conf import settings
 from django.db import IntegrityError
@@ -18,6 +16,7 @@ from django_recall_calendar import signals
 from django_recall_calendar.calendars import connect_calendar_for
 from django_recall_calendar.models import Calendar, CalendarStatus
 from django_recall_calendar.sync import refresh_calendar
+from tests import builders
 
 from .connect_support import CALENDARS_URL, PROVIDERS, messages_of, oauth_connect
 
@@ -231,10 +230,10 @@ def test_recall_refusing_the_calendar_shows_recalls_reason(
 
 
 @pytest.mark.parametrize(("backend", "platform"), PROVIDERS)
+@pytest.mark.recall_emulator(webhooks=False)  # this test drives each refresh itself
 def test_reconnecting_a_disconnected_calendar_clears_the_disconnection(
     alice, alice_client, recall_emulator, backend, platform
 ):
-    recall_emulator.webhook_url = None  # this test drives each refresh itself
     oauth_connect(alice_client, recall_emulator, backend, "alice@work.example")
     calendar = Calendar.objects.get()
     recall_id = str(calendar.recall_id)
@@ -287,11 +286,9 @@ def test_reconnecting_a_calendar_deleted_at_recall_recreates_it(
     assert Calendar.objects.count() == 1
 
 
-def test_an_account_linked_to_another_user_is_refused_not_logged_in(
-    django_user_model, client, recall_emulator
-):
-    bob = django_user_model.objects.create_user("bob", "bob@site.example")
-    carol = django_user_model.objects.create_user("carol", "carol@site.example")
+def test_an_account_linked_to_another_user_is_refused_not_logged_in(client, recall_emulator):
+    bob = builders.user("bob", "bob@site.example")
+    carol = builders.user("carol", "carol@site.example")
     client.force_login(bob)
     oauth_connect(client, recall_emulator, "google-oauth2", "shared@work.example")
     client.force_login(carol)
@@ -334,9 +331,7 @@ def test_a_racing_second_consent_for_one_account_keeps_one_calendar(alice, recal
 
     def winner_saves_first(sender, instance, **kwargs):
         pre_save.disconnect(winner_saves_first, sender=Calendar)
-        Calendar.objects.create(
-            user=alice, platform=instance.platform, recall_id=uuid.uuid4(), social_auth=social
-        )
+        builders.calendar(alice, platform=instance.platform, social_auth=social)
 
     pre_save.connect(winner_saves_first, sender=Calendar, weak=False)
     try:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from django_recall_calendar.event_fields import derive_fields
@@ -19,6 +17,7 @@ from django_recall_calendar.models import (
     RecordOverride,
 )
 from django_recall_calendar.policies import should_record, unrecordable_reason
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -28,33 +27,19 @@ ZOOM = "https://acme.zoom.us/j/85012345678?pwd=x1"
 
 @pytest.fixture
 def calendar():
-    user = get_user_model().objects.create_user("alice", OWNER)
-    return Calendar.objects.create(
-        user=user,
-        recall_id=uuid.uuid4(),
-        platform=Platform.GOOGLE_CALENDAR,
-        platform_email=OWNER,
-        status=CalendarStatus.CONNECTED,
-    )
+    return builders.calendar(builders.user("alice", OWNER), OWNER)
 
 
 def event(calendar: Calendar, **fields) -> CalendarEvent:
-    start = timezone.now() + timedelta(days=1)
-    values = {
-        "calendar": calendar,
-        "recall_id": uuid.uuid4(),
-        "start_time": start,
-        "end_time": start + timedelta(minutes=30),
+    """A Zoom meeting tomorrow that the boss organises and the owner accepted."""
+    fields = {
         "meeting_url": ZOOM,
-        "platform": calendar.platform,
+        "meeting_platform": "zoom",
         "organizer_email": "boss@acme.example",
-        "attendees": [
-            {"email": OWNER, "response": "accepted"},
-            {"email": "boss@acme.example", "response": "accepted"},
-        ],
+        "attendees": attendees("accepted", "boss@acme.example"),
+        **fields,
     }
-    values.update(fields)
-    return CalendarEvent.objects.create(**values)
+    return builders.event(calendar, hours=24, **fields)
 
 
 def attendees(owner_response: str, *others: str) -> list[dict]:

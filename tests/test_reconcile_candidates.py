@@ -11,8 +11,12 @@ from django.utils import timezone
 from django_recall_calendar.calendars import sync_changes
 from django_recall_calendar.models import CalendarEvent, RecordingPolicy, RecordOverride
 from django_recall_calendar.scheduling import reconcile_candidates, schedule_bot
+from tests import builders
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.recall_emulator(webhooks=False),  # each test syncs when it means to
+]
 
 
 def later(hours: float):
@@ -20,15 +24,14 @@ def later(hours: float):
 
 
 @pytest.fixture
-def calendar(make_calendar):
-    calendar = make_calendar(email="alice@acme.example")
-    calendar.recording_policy = RecordingPolicy.OFF
-    calendar.save()
-    return calendar
+def calendar(recall_emulator):
+    return builders.recall_calendar(
+        recall_emulator, "alice@acme.example", recording_policy=RecordingPolicy.OFF
+    )
 
 
-def test_policy_off_selects_only_events_with_a_bot_or_an_always_override(calendar, quiet_emulator):
-    remotes = quiet_emulator.add_events(str(calendar.recall_id), 4, notify=False)
+def test_policy_off_selects_only_events_with_a_bot_or_an_always_override(calendar, recall_emulator):
+    remotes = recall_emulator.add_events(str(calendar.recall_id), 4, notify=False)
     sync_changes(calendar)
     with_bot, always, never, plain = (CalendarEvent.objects.get(recall_id=r["id"]) for r in remotes)
     schedule_bot(with_bot)
@@ -41,7 +44,7 @@ def test_policy_off_selects_only_events_with_a_bot_or_an_always_override(calenda
 
     # What the sync's receiver does with them: the bot goes, the "always" meeting gets one.
     for remote in remotes:
-        quiet_emulator.update_event(remote["id"], start_time=later(30))
+        recall_emulator.update_event(remote["id"], start_time=later(30))
     assert sync_changes(calendar).events.updated == 4
     bots = dict(CalendarEvent.objects.values_list("pk", "bots"))
     assert [bot["deduplication_key"] for bot in bots[always.pk]]
@@ -55,8 +58,8 @@ def test_policy_off_selects_only_events_with_a_bot_or_an_always_override(calenda
         {"series_overrides": {"series-1": RecordOverride.ALWAYS}},
     ],
 )
-def test_a_calendar_that_may_want_events_keeps_every_event(calendar, quiet_emulator, fields):
-    quiet_emulator.add_events(str(calendar.recall_id), 3, notify=False)
+def test_a_calendar_that_may_want_events_keeps_every_event(calendar, recall_emulator, fields):
+    recall_emulator.add_events(str(calendar.recall_id), 3, notify=False)
     sync_changes(calendar)
     for name, value in fields.items():
         setattr(calendar, name, value)
@@ -64,8 +67,8 @@ def test_a_calendar_that_may_want_events_keeps_every_event(calendar, quiet_emula
     assert reconcile_candidates(CalendarEvent.objects.all()).count() == 3
 
 
-def test_the_selection_costs_two_queries(calendar, quiet_emulator, django_assert_num_queries):
-    quiet_emulator.add_events(str(calendar.recall_id), 50, notify=False)
+def test_the_selection_costs_two_queries(calendar, recall_emulator, django_assert_num_queries):
+    recall_emulator.add_events(str(calendar.recall_id), 50, notify=False)
     sync_changes(calendar)
     with django_assert_num_queries(2):  # the calendars' policies, then the candidates
         assert list(reconcile_candidates(CalendarEvent.objects.all())) == []

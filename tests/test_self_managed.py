@@ -23,22 +23,26 @@ from django_recall_calendar.scheduling import (
     schedule_bot,
     unschedule_bot,
 )
+from tests import builders
 
-from .test_scheduling import connect, in_hours, local, teams_link
+from .test_scheduling import in_hours, local, teams_link
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.recall_emulator(webhooks=False),  # each test syncs when it means to
+]
 
 BOTS = "/api/v1/bot/"
 
 
 @pytest.fixture
 def emulator(recall_emulator, settings):
-    """Self-managed mode; webhooks recorded, not delivered (each test syncs when it means to)."""
-    recall_emulator.webhook_url = None
+    """The emulator, in self-managed mode; calendars record every meeting unless told otherwise."""
     settings.RECALL_CALENDAR = {
         **settings.RECALL_CALENDAR,
         "SCHEDULING_MODE": "self_managed",
         "BOT_CONFIG": {"bot_name": "Acme Notetaker"},
+        "DEFAULT_RECORDING_POLICY": "all",
     }
     return recall_emulator
 
@@ -48,7 +52,7 @@ def v1_calls(emulator, method: str | None = None) -> list:
 
 
 def test_a_wanted_meeting_gets_one_v1_bot_joining_at_its_start(emulator):
-    calendar = connect(emulator, "alice@acme.example")
+    calendar = builders.recall_calendar(emulator, "alice@acme.example")
     start = in_hours(24)
     remote = emulator.add_event(str(calendar.recall_id), start_time=start)
     sync_changes(calendar)
@@ -65,8 +69,8 @@ def test_a_wanted_meeting_gets_one_v1_bot_joining_at_its_start(emulator):
 
 
 def test_two_users_of_one_meeting_share_one_bot(emulator):
-    alice = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
-    bob = connect(emulator, "bob@acme.example", Platform.GOOGLE_CALENDAR)
+    alice = builders.recall_calendar(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
+    bob = builders.recall_calendar(emulator, "bob@acme.example", Platform.GOOGLE_CALENDAR)
     start = in_hours(24)
     for calendar, oid in ((alice, "oid-a"), (bob, "oid-b")):
         emulator.add_event(str(calendar.recall_id), start_time=start, meeting_url=teams_link(oid))
@@ -80,14 +84,14 @@ def test_event_scheme_gives_each_calendar_its_bot(emulator, settings):
     settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "DEDUPLICATION": "event"}
     start = in_hours(24)
     for email in ("alice@acme.example", "bob@acme.example"):
-        calendar = connect(emulator, email)
+        calendar = builders.recall_calendar(emulator, email)
         emulator.add_event(str(calendar.recall_id), start_time=start, meeting_url=teams_link(email))
         sync_changes(calendar)
     assert len(emulator.bots) == 2
 
 
 def test_a_moved_meeting_patches_join_at_instead_of_creating(emulator):
-    calendar = connect(emulator, "alice@acme.example")
+    calendar = builders.recall_calendar(emulator, "alice@acme.example")
     remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
     sync_changes(calendar)
     (bot_id,) = emulator.bots
@@ -108,7 +112,7 @@ def test_a_moved_meeting_patches_join_at_instead_of_creating(emulator):
 
 
 def test_a_bot_gone_at_recall_is_replaced_when_the_meeting_moves(emulator):
-    calendar = connect(emulator, "alice@acme.example")
+    calendar = builders.recall_calendar(emulator, "alice@acme.example")
     remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
     sync_changes(calendar)
     (bot_id,) = emulator.bots
@@ -122,8 +126,8 @@ def test_a_bot_gone_at_recall_is_replaced_when_the_meeting_moves(emulator):
 
 
 def test_a_shared_meeting_that_moves_ends_with_one_bot_at_the_new_time(emulator):
-    alice = connect(emulator, "alice@acme.example")
-    bob = connect(emulator, "bob@acme.example")
+    alice = builders.recall_calendar(emulator, "alice@acme.example")
+    bob = builders.recall_calendar(emulator, "bob@acme.example")
     start, new_start = in_hours(24), in_hours(27)
     remotes = []
     for calendar in (alice, bob):
@@ -144,8 +148,8 @@ def test_a_shared_meeting_that_moves_ends_with_one_bot_at_the_new_time(emulator)
 
 
 def test_cancelled_meeting_deletes_the_bot_only_when_nobody_else_wants_it(emulator):
-    alice = connect(emulator, "alice@acme.example")
-    bob = connect(emulator, "bob@acme.example")
+    alice = builders.recall_calendar(emulator, "alice@acme.example")
+    bob = builders.recall_calendar(emulator, "bob@acme.example")
     start = in_hours(24)
     remotes = {}
     for calendar in (alice, bob):
@@ -167,7 +171,7 @@ def test_cancelled_meeting_deletes_the_bot_only_when_nobody_else_wants_it(emulat
 
 
 def test_policy_change_removes_and_adds_self_managed_bots(emulator):
-    calendar = connect(emulator, "alice@acme.example")
+    calendar = builders.recall_calendar(emulator, "alice@acme.example")
     emulator.add_events(str(calendar.recall_id), 3)
     sync_changes(calendar)
     assert len(emulator.bots) == 3
@@ -183,7 +187,9 @@ def test_policy_change_removes_and_adds_self_managed_bots(emulator):
 
 
 def test_explicit_schedule_and_unschedule(emulator):
-    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    calendar = builders.recall_calendar(
+        emulator, "alice@acme.example", recording_policy=RecordingPolicy.OFF
+    )
     remote = emulator.add_event(str(calendar.recall_id))
     sync_changes(calendar)
     event = local(remote)
@@ -197,7 +203,7 @@ def test_explicit_schedule_and_unschedule(emulator):
 
 
 def test_a_dispatched_bot_is_reported_not_hidden(emulator):
-    calendar = connect(emulator, "alice@acme.example")
+    calendar = builders.recall_calendar(emulator, "alice@acme.example")
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
     )
@@ -213,7 +219,7 @@ def test_a_dispatched_bot_is_reported_not_hidden(emulator):
 
 
 def test_moving_a_meeting_whose_bot_already_joined_is_reported(emulator):
-    calendar = connect(emulator, "alice@acme.example")
+    calendar = builders.recall_calendar(emulator, "alice@acme.example")
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
     )
@@ -228,7 +234,7 @@ def test_moving_a_meeting_whose_bot_already_joined_is_reported(emulator):
 
 
 def test_a_failed_create_releases_the_claim(emulator):
-    calendar = connect(emulator, "alice@acme.example")
+    calendar = builders.recall_calendar(emulator, "alice@acme.example")
     emulator.inject_fault("500", count=20, path=BOTS)
     emulator.add_event(str(calendar.recall_id))
     sync_changes(calendar)
@@ -240,7 +246,9 @@ def test_a_failed_create_releases_the_claim(emulator):
 
 def _claimed_elsewhere(emulator, *, stale: bool) -> tuple[CalendarEvent, SelfManagedBot]:
     """A wanted meeting whose key another worker claimed (and, if ``stale``, then crashed)."""
-    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    calendar = builders.recall_calendar(
+        emulator, "alice@acme.example", recording_policy=RecordingPolicy.OFF
+    )
     remote = emulator.add_event(str(calendar.recall_id))
     sync_changes(calendar)
     event = local(remote)
@@ -304,8 +312,8 @@ def test_two_concurrent_syncs_create_one_bot_per_meeting(emulator):
             "'table is locked' instead of waiting; run with DATABASE_URL (PostgreSQL). The "
             "interleavings are covered deterministically by the claim tests above."
         )
-    alice = connect(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
-    bob = connect(emulator, "bob@acme.example", Platform.GOOGLE_CALENDAR)
+    alice = builders.recall_calendar(emulator, "alice@acme.example", Platform.MICROSOFT_OUTLOOK)
+    bob = builders.recall_calendar(emulator, "bob@acme.example", Platform.GOOGLE_CALENDAR)
     starts = [in_hours(24 + i) for i in range(5)]
     for calendar, oid in ((alice, "oid-a"), (bob, "oid-b")):
         emulator.add_event_list(
@@ -341,8 +349,8 @@ def test_two_concurrent_syncs_create_one_bot_per_meeting(emulator):
 def test_disconnecting_a_calendar_deletes_its_self_managed_bots_at_recall(emulator):
     """Recall's calendar delete unschedules only managed bots; our v1 bots are ours to delete."""
 
-    alice = connect(emulator, "alice@acme.example")
-    bob = connect(emulator, "bob@acme.example")
+    alice = builders.recall_calendar(emulator, "alice@acme.example")
+    bob = builders.recall_calendar(emulator, "bob@acme.example")
     solo = emulator.add_event(str(alice.recall_id), start_time=in_hours(24))
     shared_start = in_hours(30)
     for calendar in (alice, bob):
@@ -365,7 +373,7 @@ def test_disconnecting_a_calendar_deletes_its_self_managed_bots_at_recall(emulat
 def test_deleting_a_user_deletes_their_self_managed_bots_at_recall(
     emulator, django_capture_on_commit_callbacks
 ):
-    alice = connect(emulator, "alice@acme.example")
+    alice = builders.recall_calendar(emulator, "alice@acme.example")
     emulator.add_event(str(alice.recall_id), start_time=in_hours(24))
     sync_changes(alice)
     assert len(emulator.bots) == 1
@@ -379,7 +387,7 @@ def test_deleting_a_user_deletes_their_self_managed_bots_at_recall(
 
 def test_following_the_policy_again_reports_a_dispatched_bot_as_409(emulator):
     """Through the REST API, "" must answer as "never" does, not with a 502 as if Recall failed."""
-    calendar = connect(emulator, "alice@acme.example")
+    calendar = builders.recall_calendar(emulator, "alice@acme.example")
     remote = emulator.add_event(
         str(calendar.recall_id), start_time=in_hours(-0.1), end_time=in_hours(0.5)
     )
@@ -400,7 +408,9 @@ def test_following_the_policy_again_reports_a_dispatched_bot_as_409(emulator):
 @pytest.mark.parametrize("metadata", ["notes", ["a"], 3])
 def test_bot_metadata_that_is_not_an_object_is_a_400_not_a_500(emulator, metadata):
     """Self-managed bots merge the deduplication key into ``metadata``: another type crashed."""
-    calendar = connect(emulator, "alice@acme.example", policy=RecordingPolicy.OFF)
+    calendar = builders.recall_calendar(
+        emulator, "alice@acme.example", recording_policy=RecordingPolicy.OFF
+    )
     remote = emulator.add_event(str(calendar.recall_id), start_time=in_hours(24))
     sync_changes(calendar)
     api = APIClient()

@@ -13,8 +13,12 @@ from django_recall_calendar.client import RecallClient
 from django_recall_calendar.event_fields import derive_fields
 from django_recall_calendar.models import CalendarEvent
 from django_recall_calendar.sync import sync_events
+from tests import builders
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.recall_emulator(webhooks=False),  # each test syncs when it means to
+]
 
 #: SQL statements one page may cost: savepoint, existing-ids read, upsert, watermark update,
 #: release (5); Django 5.2 batches the SQLite upsert in three (999 parameters), hence 7. A page
@@ -59,18 +63,16 @@ def assert_mirrors(emulator) -> None:
             assert getattr(row, name) == value, name
 
 
-def test_full_then_incremental_sync_mirrors_changes_deletions_and_moves(
-    quiet_emulator, make_calendar, received
-):
-    calendar = make_calendar()
-    other = make_calendar("microsoft_outlook", "other@example.com")
-    events = quiet_emulator.add_events(str(calendar.recall_id), 1000, notify=False)
+def test_full_then_incremental_sync_mirrors_changes_deletions_and_moves(recall_emulator, received):
+    calendar = builders.recall_calendar(recall_emulator)
+    other = builders.recall_calendar(recall_emulator, "other@example.com", "microsoft_outlook")
+    events = recall_emulator.add_events(str(calendar.recall_id), 1000, notify=False)
 
     first = sync_events(calendar)
 
     assert (first.created, first.updated, first.deleted, first.pages) == (1000, 0, 0, 10)
     assert len(first.changed_ids) == 1000
-    assert_mirrors(quiet_emulator)
+    assert_mirrors(recall_emulator)
     calendar.refresh_from_db()
     newest = max(parse_datetime(e["updated_at"]) for e in events)
     assert calendar.events_synced_until == newest
@@ -78,7 +80,7 @@ def test_full_then_incremental_sync_mirrors_changes_deletions_and_moves(
     assert received[0]["created"] == 1000 and len(received[0]["events"]) == 1000
 
     changed = [
-        quiet_emulator.update_event(
+        recall_emulator.update_event(
             e["id"],
             title="Changed",
             meeting_url=None,
@@ -87,22 +89,22 @@ def test_full_then_incremental_sync_mirrors_changes_deletions_and_moves(
         )
         for e in events[10:15]
     ]
-    deleted = [quiet_emulator.delete_event(e["id"]) for e in events[20:23]]
-    moved = [quiet_emulator.move_event(e["id"], str(other.recall_id)) for e in events[30:32]]
-    new = quiet_emulator.add_event(str(calendar.recall_id), title="New one")
-    requests_before = len(quiet_emulator.requests_for("GET", "/calendar-events/"))
+    deleted = [recall_emulator.delete_event(e["id"]) for e in events[20:23]]
+    moved = [recall_emulator.move_event(e["id"], str(other.recall_id)) for e in events[30:32]]
+    new = recall_emulator.add_event(str(calendar.recall_id), title="New one")
+    requests_before = len(recall_emulator.requests_for("GET", "/calendar-events/"))
 
     second = sync_events(calendar)
     moved_in = sync_events(other)
 
-    listing = quiet_emulator.requests_for("GET", "/calendar-events/")[requests_before]
+    listing = recall_emulator.requests_for("GET", "/calendar-events/")[requests_before]
     assert parse_datetime(listing.query["updated_at__gte"]) == newest
     assert (second.created, second.updated, second.deleted, second.pages) == (1, 5, 3, 1)
     assert sorted(map(str, second.changed_ids)) == sorted(
         e["id"] for e in [*changed, *deleted, new]
     )
     assert (moved_in.created, moved_in.updated, moved_in.deleted) == (0, 2, 0)
-    assert_mirrors(quiet_emulator)
+    assert_mirrors(recall_emulator)
     assert CalendarEvent.objects.filter(calendar=other).count() == 2
     assert CalendarEvent.objects.filter(is_deleted=True).count() == 3
     assert CalendarEvent.objects.get(recall_id=changed[0]["id"]).meeting_url is None
@@ -112,10 +114,10 @@ def test_full_then_incremental_sync_mirrors_changes_deletions_and_moves(
 
 
 def test_sql_statements_per_page_are_constant_for_1000_events(
-    quiet_emulator, make_calendar, django_assert_max_num_queries
+    recall_emulator, django_assert_max_num_queries
 ):
-    calendar = make_calendar()
-    quiet_emulator.add_events(str(calendar.recall_id), 1000, notify=False)
+    calendar = builders.recall_calendar(recall_emulator)
+    recall_emulator.add_events(str(calendar.recall_id), 1000, notify=False)
     marks: list[int] = []
 
     with django_assert_max_num_queries(10 * PER_PAGE_QUERIES + 10) as queries:
@@ -127,11 +129,9 @@ def test_sql_statements_per_page_are_constant_for_1000_events(
     assert per_page[0] <= PER_PAGE_QUERIES
 
 
-def test_unchanged_resync_changes_nothing_and_sends_no_signal(
-    quiet_emulator, make_calendar, received
-):
-    calendar = make_calendar()
-    quiet_emulator.add_events(str(calendar.recall_id), 5, notify=False)
+def test_unchanged_resync_changes_nothing_and_sends_no_signal(recall_emulator, received):
+    calendar = builders.recall_calendar(recall_emulator)
+    recall_emulator.add_events(str(calendar.recall_id), 5, notify=False)
     sync_events(calendar)
 
     again = sync_events(calendar, full=True)
@@ -141,14 +141,14 @@ def test_unchanged_resync_changes_nothing_and_sends_no_signal(
     assert len(received) == 1
 
 
-def test_local_choices_survive_a_sync(quiet_emulator, make_calendar):
-    calendar = make_calendar()
-    event = quiet_emulator.add_event(str(calendar.recall_id))
+def test_local_choices_survive_a_sync(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator)
+    event = recall_emulator.add_event(str(calendar.recall_id))
     sync_events(calendar)
     CalendarEvent.objects.filter(recall_id=event["id"]).update(
         record_override="never", bot_config={"bot_name": "Mine"}
     )
-    quiet_emulator.update_event(event["id"], title="Renamed")
+    recall_emulator.update_event(event["id"], title="Renamed")
 
     sync_events(calendar)
 
@@ -157,12 +157,12 @@ def test_local_choices_survive_a_sync(quiet_emulator, make_calendar):
     assert (row.record_override, row.bot_config) == ("never", {"bot_name": "Mine"})
 
 
-def test_null_and_missing_optional_fields_are_tolerated(quiet_emulator, make_calendar):
-    calendar = make_calendar("microsoft_outlook")
-    bare = quiet_emulator.add_event(
+def test_null_and_missing_optional_fields_are_tolerated(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator, "owner@example.com", "microsoft_outlook")
+    bare = recall_emulator.add_event(
         str(calendar.recall_id), meeting_url=None, meeting_platform=None, raw={"subject": "Bare"}
     )
-    no_guests = quiet_emulator.add_event(str(calendar.recall_id), attendees=[])
+    no_guests = recall_emulator.add_event(str(calendar.recall_id), attendees=[])
 
     result = sync_events(calendar)
 
@@ -173,16 +173,17 @@ def test_null_and_missing_optional_fields_are_tolerated(quiet_emulator, make_cal
     assert CalendarEvent.objects.get(recall_id=no_guests["id"]).attendees == []
 
 
-def test_events_listed_under_other_calendars_go_to_known_ones_and_stay_otherwise(
-    quiet_emulator, make_calendar
-):
+def test_events_listed_under_other_calendars_go_to_known_ones_and_stay_otherwise(recall_emulator):
     """Recall may list an event under another calendar id: a known calendar takes it over,
     an unknown id leaves it with the calendar being synced."""
-    calendar, other = make_calendar(), make_calendar(email="second@example.com")
-    stranger = quiet_emulator.create_calendar()["id"]
-    own = quiet_emulator.add_event(str(calendar.recall_id))
-    theirs = quiet_emulator.add_event(str(other.recall_id))
-    unknown = quiet_emulator.add_event(stranger)
+    calendar, other = (
+        builders.recall_calendar(recall_emulator),
+        builders.recall_calendar(recall_emulator, "second@example.com"),
+    )
+    stranger = recall_emulator.create_calendar()["id"]
+    own = recall_emulator.add_event(str(calendar.recall_id))
+    theirs = recall_emulator.add_event(str(other.recall_id))
+    unknown = recall_emulator.add_event(stranger)
 
     class UnfilteredRecall(RecallClient):
         """Recall answering a listing with events of every calendar of the workspace."""
@@ -201,9 +202,9 @@ def test_events_listed_under_other_calendars_go_to_known_ones_and_stay_otherwise
     }
 
 
-def test_updated_since_as_iso_text_reads_only_later_events(quiet_emulator, make_calendar):
-    calendar = make_calendar()
-    older, newer = quiet_emulator.add_events(str(calendar.recall_id), 2, notify=False)
+def test_updated_since_as_iso_text_reads_only_later_events(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator)
+    older, newer = recall_emulator.add_events(str(calendar.recall_id), 2, notify=False)
 
     result = sync_events(calendar, newer["updated_at"])
 
@@ -211,13 +212,13 @@ def test_updated_since_as_iso_text_reads_only_later_events(quiet_emulator, make_
     assert not CalendarEvent.objects.filter(recall_id=older["id"]).exists()
 
 
-def test_bad_updated_since_is_refused(make_calendar):
+def test_bad_updated_since_is_refused(recall_emulator):
     with pytest.raises(ValueError, match="not an ISO 8601"):
-        sync_events(make_calendar(), "yesterday")
+        sync_events(builders.recall_calendar(recall_emulator), "yesterday")
 
 
-def test_sync_works_for_a_calendar_with_no_events(make_calendar, received):
-    calendar = make_calendar()
+def test_sync_works_for_a_calendar_with_no_events(recall_emulator, received):
+    calendar = builders.recall_calendar(recall_emulator)
     result = sync_events(calendar)
     calendar.refresh_from_db()
     assert (result.pages, result.received, result.changed) == (1, 0, 0)
@@ -226,9 +227,9 @@ def test_sync_works_for_a_calendar_with_no_events(make_calendar, received):
     assert received == []
 
 
-def test_secrets_never_reach_stored_raw(quiet_emulator, make_calendar):
-    calendar = make_calendar()
-    quiet_emulator.add_event(
+def test_secrets_never_reach_stored_raw(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator)
+    recall_emulator.add_event(
         str(calendar.recall_id),
         raw={"summary": "Leaky", "oauth_client_secret": "s3cr3t", "oauth_refresh_token": "r3fr3sh"},
     )
@@ -237,17 +238,15 @@ def test_secrets_never_reach_stored_raw(quiet_emulator, make_calendar):
     assert "s3cr3t" not in stored and "r3fr3sh" not in stored
 
 
-def test_provider_ids_longer_than_their_columns_are_cut_not_failing_the_page(
-    quiet_emulator, make_calendar
-):
+def test_provider_ids_longer_than_their_columns_are_cut_not_failing_the_page(recall_emulator):
     """Recall bounds neither ``ical_uid`` nor ``platform_id`` (an invite imported from another
     system may carry any UID) nor, in the future, its meeting platform names; PostgreSQL refused
     the whole page, on every retry."""
-    calendar = make_calendar()
+    calendar = builders.recall_calendar(recall_emulator)
     long_uid, long_id = "u" * 1500 + "@example.com", "p" * 1100
     new_platform = "microsoft_teams_live_broadcast_v2_beta"  # longer than the column's 32
     long_title, long_series = "t" * 5000, "s" * 1500
-    event = quiet_emulator.add_event(
+    event = recall_emulator.add_event(
         str(calendar.recall_id),
         ical_uid=long_uid,
         platform_id=long_id,
@@ -257,8 +256,8 @@ def test_provider_ids_longer_than_their_columns_are_cut_not_failing_the_page(
             "organizer": {"email": "o" * 300 + "@example.com"},
         },
     )
-    quiet_emulator.update_event(event["id"], meeting_platform=new_platform)
-    other = quiet_emulator.add_event(str(calendar.recall_id))
+    recall_emulator.update_event(event["id"], meeting_platform=new_platform)
+    other = recall_emulator.add_event(str(calendar.recall_id))
 
     result = sync_events(calendar)
 

@@ -7,19 +7,26 @@ import pytest
 from django.core.management import call_command
 
 from django_recall_calendar.calendars import sync_calendar, sync_changes
+from django_recall_calendar.models import RecordingPolicy
 from django_recall_calendar.scheduling import reconcile_events
 from django_recall_calendar.sync import sync_events
+from tests import builders
 
-from .test_scheduling import bot_calls, connect, in_hours, local
+from .test_scheduling import bot_calls, in_hours, local
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.recall_emulator(webhooks=False),  # each test starts the pass it means to
+]
 
 
 @pytest.fixture
 def emulator(recall_emulator):
-    """Webhooks recorded, not delivered: each test starts the pass it means to."""
-    recall_emulator.webhook_url = None
     return recall_emulator
+
+
+def connect(emulator, email: str):
+    return builders.recall_calendar(emulator, email, recording_policy=RecordingPolicy.ALL)
 
 
 def test_a_full_pass_calls_recall_once_per_changed_meeting(emulator):

@@ -9,8 +9,12 @@ from django_recall_calendar.client import RecallClient
 from django_recall_calendar.exceptions import RecallServerError
 from django_recall_calendar.models import Calendar, CalendarStatus
 from django_recall_calendar.sync import refresh_calendar, strip_secrets
+from tests import builders
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.recall_emulator(webhooks=False),  # each test syncs when it means to
+]
 
 
 @pytest.fixture
@@ -28,17 +32,15 @@ def sent():
         getattr(signals, name).disconnect(receiver)
 
 
-def test_connecting_then_connected_sends_calendar_connected_once(
-    quiet_emulator, make_calendar, sent
-):
-    calendar = make_calendar(connect=False)
+def test_connecting_then_connected_sends_calendar_connected_once(recall_emulator, sent):
+    calendar = builders.recall_calendar(recall_emulator, connect=False)
 
     refresh_calendar(calendar)
     assert calendar.status == CalendarStatus.CONNECTING
     assert calendar.platform_email == ""
     assert sent == []
 
-    quiet_emulator.connect_calendar(str(calendar.recall_id), email="Owner@Example.com")
+    recall_emulator.connect_calendar(str(calendar.recall_id), email="Owner@Example.com")
     returned = refresh_calendar(calendar)
     refresh_calendar(calendar)
 
@@ -47,18 +49,17 @@ def test_connecting_then_connected_sends_calendar_connected_once(
     assert stored.status == CalendarStatus.CONNECTED
     assert stored.platform_email == "Owner@Example.com"
     assert (
-        stored.status_changes == quiet_emulator.calendars[str(calendar.recall_id)]["status_changes"]
+        stored.status_changes
+        == recall_emulator.calendars[str(calendar.recall_id)]["status_changes"]
     )
     assert [name for name, _ in sent] == ["calendar_connected"]
     assert sent[0][1]["calendar"].pk == calendar.pk
 
 
-def test_disconnect_sends_the_reason_and_reconnect_sends_connected(
-    quiet_emulator, make_calendar, sent
-):
-    calendar = make_calendar()
+def test_disconnect_sends_the_reason_and_reconnect_sends_connected(recall_emulator, sent):
+    calendar = builders.recall_calendar(recall_emulator, status=CalendarStatus.CONNECTING)
     refresh_calendar(calendar)
-    quiet_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
 
     refresh_calendar(calendar)
     refresh_calendar(calendar)
@@ -75,8 +76,8 @@ def test_disconnect_sends_the_reason_and_reconnect_sends_connected(
     assert [name for name, _ in sent][-1] == "calendar_connected"
 
 
-def test_a_404_marks_the_calendar_missing_and_says_so_once(quiet_emulator, make_calendar, sent):
-    calendar = make_calendar()
+def test_a_404_marks_the_calendar_missing_and_says_so_once(recall_emulator, sent):
+    calendar = builders.recall_calendar(recall_emulator, status=CalendarStatus.CONNECTING)
     refresh_calendar(calendar)
     RecallClient.from_settings().delete_calendar(str(calendar.recall_id))
 
@@ -90,9 +91,9 @@ def test_a_404_marks_the_calendar_missing_and_says_so_once(quiet_emulator, make_
     assert sent[1][1]["reason"] == calendar.disconnect_reason != ""
 
 
-def test_other_errors_propagate_and_change_nothing(quiet_emulator, make_calendar, sent):
-    calendar = make_calendar()
-    quiet_emulator.inject_fault("500", count=50, path="/api/v2/calendars/")
+def test_other_errors_propagate_and_change_nothing(recall_emulator, sent):
+    calendar = builders.recall_calendar(recall_emulator, status=CalendarStatus.CONNECTING)
+    recall_emulator.inject_fault("500", count=50, path="/api/v2/calendars/")
 
     with pytest.raises(RecallServerError):
         refresh_calendar(calendar)
@@ -101,9 +102,9 @@ def test_other_errors_propagate_and_change_nothing(quiet_emulator, make_calendar
     assert sent == []
 
 
-def test_stored_raw_has_no_secrets(quiet_emulator, make_calendar):
-    calendar = make_calendar()
-    echoed = quiet_emulator.calendars[str(calendar.recall_id)]
+def test_stored_raw_has_no_secrets(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator, status=CalendarStatus.CONNECTING)
+    echoed = recall_emulator.calendars[str(calendar.recall_id)]
     assert echoed["oauth_refresh_token"] and echoed["oauth_client_secret"]
 
     refresh_calendar(calendar)

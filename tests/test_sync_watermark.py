@@ -12,8 +12,11 @@ from django_recall_calendar.client import RecallClient
 from django_recall_calendar.exceptions import RecallServerError
 from django_recall_calendar.models import Calendar, CalendarEvent
 from django_recall_calendar.sync import sync_events
+from tests import builders
 
 EVENTS_PATH = "/api/v2/calendar-events/"
+
+pytestmark = pytest.mark.recall_emulator(webhooks=False)  # each test syncs when it means to
 
 
 def updated_at(event: dict):
@@ -25,11 +28,9 @@ def watermark(calendar: Calendar):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_failure_on_page_4_of_10_keeps_pages_1_to_3_and_the_next_sync_completes(
-    quiet_emulator, make_calendar
-):
-    calendar = make_calendar()
-    events = quiet_emulator.add_events(str(calendar.recall_id), 1000, notify=False)
+def test_failure_on_page_4_of_10_keeps_pages_1_to_3_and_the_next_sync_completes(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator)
+    events = recall_emulator.add_events(str(calendar.recall_id), 1000, notify=False)
     synced: list[dict] = []
 
     def receiver(sender, **kwargs):
@@ -37,13 +38,13 @@ def test_failure_on_page_4_of_10_keeps_pages_1_to_3_and_the_next_sync_completes(
 
     def fail_next_page(result, changed):
         if result.pages == 3:  # every retry of page 4 fails too
-            quiet_emulator.inject_fault("503", count=50, path=EVENTS_PATH)
+            recall_emulator.inject_fault("503", count=50, path=EVENTS_PATH)
 
     signals.events_synced.connect(receiver, weak=False)
     try:
         with pytest.raises(RecallServerError):
             sync_events(calendar, on_page=fail_next_page)
-        quiet_emulator.clear_faults()
+        recall_emulator.clear_faults()
 
         # Committed, not merely held in a transaction: pages 1-3 and their watermark.
         assert CalendarEvent.objects.count() == 300
@@ -52,12 +53,12 @@ def test_failure_on_page_4_of_10_keeps_pages_1_to_3_and_the_next_sync_completes(
         # What was applied still reaches the recording policy.
         assert synced[0]["created"] == 300 and synced[0]["events"].count() == 300
 
-        before = len(quiet_emulator.requests_for("GET", EVENTS_PATH))
+        before = len(recall_emulator.requests_for("GET", EVENTS_PATH))
         resumed = sync_events(calendar)
     finally:
         signals.events_synced.disconnect(receiver)
 
-    first = quiet_emulator.requests_for("GET", EVENTS_PATH)[before]
+    first = recall_emulator.requests_for("GET", EVENTS_PATH)[before]
     assert parse_datetime(first.query["updated_at__gte"]) == updated_at(events[299])
     assert resumed.created == 700 and resumed.updated == 0
     assert CalendarEvent.objects.count() == 1000
@@ -78,11 +79,9 @@ class DescendingRecall(RecallClient):
 
 
 @pytest.mark.django_db
-def test_out_of_order_pages_hold_the_watermark_until_the_sync_completes(
-    quiet_emulator, make_calendar
-):
-    calendar = make_calendar()
-    events = quiet_emulator.add_events(str(calendar.recall_id), 300, notify=False)
+def test_out_of_order_pages_hold_the_watermark_until_the_sync_completes(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator)
+    events = recall_emulator.add_events(str(calendar.recall_id), 300, notify=False)
     failing = DescendingRecall.from_settings()
     failing.fail_after_pages = 2
 
@@ -99,12 +98,12 @@ def test_out_of_order_pages_hold_the_watermark_until_the_sync_completes(
 
 
 @pytest.mark.django_db
-def test_a_later_updated_since_leaves_a_gap_so_the_watermark_stays(quiet_emulator, make_calendar):
-    calendar = make_calendar()
-    quiet_emulator.add_events(str(calendar.recall_id), 2, notify=False)
+def test_a_later_updated_since_leaves_a_gap_so_the_watermark_stays(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator)
+    recall_emulator.add_events(str(calendar.recall_id), 2, notify=False)
     sync_events(calendar)
     mark = watermark(calendar)
-    missed, later = quiet_emulator.add_events(str(calendar.recall_id), 2, notify=False)
+    missed, later = recall_emulator.add_events(str(calendar.recall_id), 2, notify=False)
 
     sync_events(calendar, later["updated_at"])
 
@@ -118,9 +117,9 @@ def test_a_later_updated_since_leaves_a_gap_so_the_watermark_stays(quiet_emulato
 
 
 @pytest.mark.django_db
-def test_the_watermark_never_moves_backwards(quiet_emulator, make_calendar):
-    calendar = make_calendar()
-    event = quiet_emulator.add_event(str(calendar.recall_id))
+def test_the_watermark_never_moves_backwards(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator)
+    event = recall_emulator.add_event(str(calendar.recall_id))
     ahead = updated_at(event) + timedelta(hours=1)
     Calendar.objects.filter(pk=calendar.pk).update(events_synced_until=ahead)
 
@@ -132,11 +131,11 @@ def test_the_watermark_never_moves_backwards(quiet_emulator, make_calendar):
 
 
 @pytest.mark.django_db
-def test_a_webhook_time_at_or_before_the_watermark_advances_it(quiet_emulator, make_calendar):
-    calendar = make_calendar()
-    first = quiet_emulator.add_event(str(calendar.recall_id))
+def test_a_webhook_time_at_or_before_the_watermark_advances_it(recall_emulator):
+    calendar = builders.recall_calendar(recall_emulator)
+    first = recall_emulator.add_event(str(calendar.recall_id))
     sync_events(calendar)
-    second = quiet_emulator.add_event(str(calendar.recall_id))
+    second = recall_emulator.add_event(str(calendar.recall_id))
 
     sync_events(calendar, first["updated_at"])
 

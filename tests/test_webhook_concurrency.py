@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from django_recall_calendar.models import Calendar, CalendarEvent, DeliveryStatus, WebhookDelivery
 from django_recall_calendar.utils import parse_datetime_or_none
+from tests import builders
 
 THREADS = 8
 
@@ -61,10 +62,8 @@ def poster(body: bytes, headers: dict[str, str]) -> Callable[[], int]:
 
 
 @pytest.fixture
-def calendar(recall_emulator, django_user_model) -> Calendar:
-    remote = recall_emulator.create_calendar("google_calendar")
-    user = django_user_model.objects.create_user("ada")
-    return Calendar.objects.create(user=user, recall_id=remote["id"], platform="google_calendar")
+def calendar(recall_emulator) -> Calendar:
+    return builders.recall_calendar(recall_emulator, "ada@example.com", connect=False)
 
 
 def test_copies_of_one_delivery_make_one_row_and_one_processing(recall_emulator, calendar):
@@ -82,9 +81,9 @@ def test_copies_of_one_delivery_make_one_row_and_one_processing(recall_emulator,
     assert len(recall_emulator.requests_for("GET", "/api/v2/calendars/")) == reads_before + 1
 
 
+@pytest.mark.recall_emulator(webhooks=False)  # record the burst now, post it from threads below
 def test_a_burst_for_one_calendar_leaves_the_rows_equal_to_recall(recall_emulator, calendar):
     calendar_id = str(calendar.recall_id)
-    recall_emulator.webhook_url = None  # record the burst now, post it from the threads below
     events = recall_emulator.add_events(calendar_id, 30)
     for event in events[:3]:
         recall_emulator.update_event(event["id"], title="Moved", start_time=event["end_time"])

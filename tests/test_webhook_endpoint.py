@@ -14,8 +14,9 @@ from django.test import RequestFactory
 from django.urls import reverse
 from svix.webhooks import Webhook
 
-from django_recall_calendar.models import Calendar, DeliveryStatus, WebhookDelivery
+from django_recall_calendar.models import DeliveryStatus, WebhookDelivery
 from django_recall_calendar.views.webhook import WebhookView
+from tests import builders
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
@@ -278,11 +279,8 @@ def test_a_duplicate_is_acknowledged_and_stored_once(client, secret, insert_path
     assert WebhookDelivery.objects.count() == 1
 
 
-def test_a_delivery_is_linked_to_its_known_calendar(client, secret, insert_path, django_user_model):
-    owner = django_user_model.objects.create_user("owner")
-    calendar = Calendar.objects.create(
-        user=owner, recall_id=uuid.uuid4(), platform="google_calendar"
-    )
+def test_a_delivery_is_linked_to_its_known_calendar(client, secret, insert_path):
+    calendar = builders.calendar()
     body = envelope("calendar.update", calendar_id=str(calendar.recall_id))
 
     assert post(client, body, sign(body)).status_code == 200

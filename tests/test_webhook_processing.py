@@ -25,6 +25,7 @@ from django_recall_calendar.models import (
     DeliveryStatus,
     WebhookDelivery,
 )
+from tests import builders
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,11 +33,9 @@ EVENTS_PATH = "/api/v2/calendar-events/"
 
 
 @pytest.fixture
-def calendar(recall_emulator, django_user_model) -> Calendar:
+def calendar(recall_emulator) -> Calendar:
     """A calendar created at the emulator and mirrored locally (still ``connecting``)."""
-    remote = recall_emulator.create_calendar("google_calendar")
-    user = django_user_model.objects.create_user("ada")
-    return Calendar.objects.create(user=user, recall_id=remote["id"], platform="google_calendar")
+    return builders.recall_calendar(recall_emulator, "ada@example.com", connect=False)
 
 
 @pytest.fixture
@@ -305,7 +304,7 @@ def test_sync_calendar_task_schedules_bots_no_sync_would_revisit(recall_emulator
 
 
 def test_deliveries_that_beat_the_new_calendar_row_are_processed_when_it_is_saved(
-    recall_emulator, django_user_model
+    recall_emulator,
 ):
     """Recall may announce a calendar before the connect flow commits its row here."""
     remote = recall_emulator.create_calendar("google_calendar")
@@ -313,9 +312,11 @@ def test_deliveries_that_beat_the_new_calendar_row_are_processed_when_it_is_save
     early = WebhookDelivery.objects.get(event_type="calendar.update")
     assert early.status == DeliveryStatus.IGNORED
 
-    user = django_user_model.objects.create_user("late")
-    calendar = Calendar.objects.create(
-        user=user, recall_id=remote["id"], platform="google_calendar"
+    calendar = builders.calendar(
+        builders.user("late"),
+        recall_id=remote["id"],
+        status=CalendarStatus.CONNECTING,
+        platform_email="",
     )
 
     early.refresh_from_db()

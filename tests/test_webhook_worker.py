@@ -19,12 +19,12 @@ from django.db import connection
 from django.test import override_settings
 
 from django_recall_calendar.models import (
-    Calendar,
     CalendarEvent,
     CalendarStatus,
     DeliveryStatus,
     WebhookDelivery,
 )
+from tests import builders
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,18 +74,12 @@ def run_worker(recall_settings: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_db_worker_process_processes_the_deliveries(
-    recall_emulator, db_backend, django_user_model, settings
-):
+def test_a_db_worker_process_processes_the_deliveries(recall_emulator, db_backend, settings):
     from django_tasks_db.models import DBTaskResult
 
-    remote = recall_emulator.create_calendar("google_calendar")
-    user = django_user_model.objects.create_user("ada")
-    calendar = Calendar.objects.create(
-        user=user, recall_id=remote["id"], platform="google_calendar"
-    )
-    recall_emulator.connect_calendar(remote["id"], email="ada@example.com")
-    events = recall_emulator.add_events(remote["id"], 3)
+    calendar = builders.recall_calendar(recall_emulator, "ada@example.com", connect=False)
+    recall_emulator.connect_calendar(str(calendar.recall_id), email="ada@example.com")
+    events = recall_emulator.add_events(str(calendar.recall_id), 3)
 
     assert [d.status for d in recall_emulator.deliveries] == [200, 200]
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"received"}

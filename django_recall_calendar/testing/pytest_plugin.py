@@ -1,4 +1,9 @@
-"""pytest plugin (pytest11 entry point): the ``recall_emulator`` fixture.
+"""pytest plugin (pytest11 entry point): the ``recall_emulator`` fixture and its marker.
+
+``@pytest.mark.recall_emulator(webhooks=False)`` (on a test, class or module) makes the emulator
+record its webhooks in ``deliveries`` without delivering them, for a test that drives each sync or
+posts the recorded deliveries itself; any other keyword is passed to ``RecallEmulator`` (e.g.
+``api_key="..."``, ``page_size=10``), and ``settings.RECALL_CALENDAR`` follows it.
 
 Imports nothing of Django or of the emulator at module level, so loading it can never break a pytest
 run, with or without pytest-django.
@@ -45,6 +50,17 @@ class DjangoClientDelivery:
         return response.status_code
 
 
+MARKER = (
+    "recall_emulator(webhooks=True, **options): options of the recall_emulator fixture; "
+    "webhooks=False records webhooks without delivering them, other options go to RecallEmulator"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Registers the marker, so host projects running with ``--strict-markers`` accept it."""
+    config.addinivalue_line("markers", MARKER)
+
+
 DATABASE_FIXTURES = ("db", "transactional_db", "django_db_reset_sequences", "live_server")
 
 
@@ -61,13 +77,17 @@ def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
 
     Webhooks from control calls (``add_event``...) are delivered at once, in-process; webhooks
     caused by API requests wait in ``pending`` until ``deliver_pending()``. A test without database
-    access only records deliveries (set ``webhook_url = DjangoClientDelivery()`` to deliver anyway).
+    access only records deliveries (set ``webhook_url = DjangoClientDelivery()`` to deliver anyway),
+    and so does every test marked ``@pytest.mark.recall_emulator(webhooks=False)``.
     """
     from .emulator import RecallEmulator
 
     settings = request.getfixturevalue("settings")
-    target = DjangoClientDelivery() if _uses_database(request) else None
-    with RecallEmulator(webhook_url=target) as emulator:
+    marker = request.node.get_closest_marker("recall_emulator")
+    options = dict(marker.kwargs) if marker else {}
+    webhooks = options.pop("webhooks", True)
+    target = DjangoClientDelivery() if webhooks and _uses_database(request) else None
+    with RecallEmulator(webhook_url=target, **options) as emulator:
         current = dict(getattr(settings, "RECALL_CALENDAR", None) or {})
         settings.RECALL_CALENDAR = {
             **current,

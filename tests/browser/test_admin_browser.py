@@ -7,9 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.admin_support import connect_calendar, mirror_events
+from tests import builders
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.recall_emulator(webhooks=False),  # the test syncs explicitly
+]
 
 
 def row(page, title: str):
@@ -17,14 +21,13 @@ def row(page, title: str):
 
 
 def test_staff_schedules_bots_for_two_upcoming_meetings(
-    browser_page, live_server, recall_emulator, django_user_model, artifacts_dir
+    browser_page, live_server, recall_emulator, artifacts_dir
 ):
-    recall_emulator.webhook_url = None  # this test syncs explicitly; no background deliveries
-    django_user_model.objects.create_superuser("staff", "staff@corp.example", "s3cret-pw")
-    owner = django_user_model.objects.create_user("alice", "alice@corp.example")
-    calendar = connect_calendar(recall_emulator, owner, "alice@corp.example")
+    builders.user("staff", "staff@corp.example", password="s3cret-pw", superuser=True)
+    owner = builders.user("alice", "alice@corp.example")
+    calendar = builders.connected_calendar(recall_emulator, owner, "alice@corp.example")
     now = timezone.now()
-    mirror_events(
+    builders.synced_events(
         recall_emulator,
         calendar,
         {"start_time": now + timedelta(hours=2), "title": "Design review"},

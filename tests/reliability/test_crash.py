@@ -33,7 +33,10 @@ EVENTS_PATH = "/api/v2/calendar-events/"
 STALL_SECONDS = 60
 SHORT_CLAIM_TIMEOUT = 1
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.recall_emulator(webhooks=False),  # each test syncs when it means to
+]
 
 
 @dataclass
@@ -112,8 +115,8 @@ def wait_for(condition, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_killed_worker_s_delivery_is_processed_later_exactly_once(quiet_emulator, shared_db):
-    emulator, alias = quiet_emulator, shared_db.alias
+def test_a_killed_worker_s_delivery_is_processed_later_exactly_once(recall_emulator, shared_db):
+    emulator, alias = recall_emulator, shared_db.alias
     user = get_user_model().objects.db_manager(alias).create_user("crash")
     remote = emulator.create_calendar(oauth_email="crash@example.com")
     emulator.connect_calendar(remote["id"])

@@ -14,9 +14,13 @@ from django_recall_calendar.exceptions import RecallError
 from django_recall_calendar.models import Calendar
 from django_recall_calendar.sync import sync_events
 from django_recall_calendar.utils import parse_datetime_or_none
+from tests import builders
 from tests.test_sync import assert_mirrors
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.recall_emulator(webhooks=False),  # each test syncs when it means to
+]
 
 EVENTS = 2_000
 FAULT_RATE = 0.3
@@ -38,7 +42,7 @@ def sync_until_success(calendar: Calendar) -> int:
 
 
 @pytest.fixture
-def flaky_recall(quiet_emulator, settings):
+def flaky_recall(recall_emulator, settings):
     settings.RECALL_CALENDAR = {
         **settings.RECALL_CALENDAR,
         "TIMEOUT": TIMEOUT,
@@ -47,15 +51,15 @@ def flaky_recall(quiet_emulator, settings):
         "BACKOFF_CAP": 0.005,
         "RETRY_AFTER_CAP": 0.005,
     }
-    quiet_emulator.fault_rate(
+    recall_emulator.fault_rate(
         FAULT_RATE, FAULT_KINDS, seed=2024, retry_after=0, seconds=TIMEOUT * 2
     )
-    yield quiet_emulator
-    quiet_emulator.clear_faults()
+    yield recall_emulator
+    recall_emulator.clear_faults()
 
 
-def test_sync_under_faults_ends_equal_to_recall(flaky_recall, make_calendar):
-    calendar = make_calendar()
+def test_sync_under_faults_ends_equal_to_recall(recall_emulator, flaky_recall):
+    calendar = builders.recall_calendar(recall_emulator)
     calendar_id = str(calendar.recall_id)
     events = flaky_recall.add_events(calendar_id, EVENTS, notify=False)
 

@@ -9,7 +9,6 @@ missing. They reach ``sync_events`` through the real client over HTTP.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 from django_recall_calendar.client import RecallClient
 from django_recall_calendar.models import Calendar, CalendarEvent
 from django_recall_calendar.sync import sync_events
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -97,13 +97,10 @@ def calendar_events() -> st.SearchStrategy:
 
 
 @pytest.fixture
-def calendar(django_user_model) -> Calendar:
+def calendar(db) -> Calendar:
     if not SPEC.exists():
         pytest.skip(f"Recall's openapi.json is not at {SPEC} (the shared/ folder is absent)")
-    user = django_user_model.objects.create_user("garbage", "garbage@example.com")
-    return Calendar.objects.create(
-        user=user, recall_id=uuid.uuid4(), platform="google_calendar", status="connected"
-    )
+    return builders.calendar(builders.user("garbage", "garbage@example.com"), platform_email="")
 
 
 @settings(

@@ -18,11 +18,13 @@ from django.urls import reverse
 
 from django_recall_calendar.models import Calendar, DeliveryStatus, WebhookDelivery
 from django_recall_calendar.testing import Delivery
+from tests import builders
 from tests.test_sync import assert_mirrors
 
 pytestmark = [
     pytest.mark.postgres(reason="racing workers need PostgreSQL (SQLite serialises writers)"),
     pytest.mark.django_db(transaction=True),
+    pytest.mark.recall_emulator(webhooks=False),  # the storm is recorded, then posted by threads
 ]
 
 THREADS = 8
@@ -30,21 +32,22 @@ CALENDARS = 10
 COPIES = 3
 
 
-def make_storm(emulator, django_user_model) -> list[Delivery]:
+def make_storm(emulator) -> list[Delivery]:
     """300 recorded deliveries: per calendar, 20 ``sync_events`` and 10 ``calendar.update``."""
-    emulator.webhook_url = None
-    user = django_user_model.objects.create_user("storm")
+    user = builders.user("storm")
     for index in range(CALENDARS):
-        remote = emulator.create_calendar(oauth_email=f"user{index}@example.com")
-        Calendar.objects.create(user=user, recall_id=remote["id"], platform=remote["platform"])
-        emulator.connect_calendar(remote["id"])  # a calendar.update
-        events = [emulator.add_event(remote["id"]) for _ in range(12)]
+        calendar = builders.recall_calendar(
+            emulator, f"user{index}@example.com", owner=user, connect=False
+        )
+        calendar_id = str(calendar.recall_id)
+        emulator.connect_calendar(calendar_id)  # a calendar.update
+        events = [emulator.add_event(calendar_id) for _ in range(12)]
         for event in events[:5]:
             emulator.update_event(event["id"], title="Renamed", meeting_url=None)
         for event in events[5:8]:
             emulator.delete_event(event["id"])
         for _ in range(9):
-            emulator.send_calendar_update(remote["id"])
+            emulator.send_calendar_update(calendar_id)
     return emulator.deliveries
 
 
@@ -85,8 +88,8 @@ def post_all(copies: list[Delivery]) -> Counter:
     return statuses
 
 
-def test_a_storm_of_copies_is_stored_and_processed_once(recall_emulator, django_user_model):
-    storm = make_storm(recall_emulator, django_user_model)
+def test_a_storm_of_copies_is_stored_and_processed_once(recall_emulator):
+    storm = make_storm(recall_emulator)
     kinds = Counter(delivery.event for delivery in storm)
     assert kinds == {"calendar.sync_events": 200, "calendar.update": 100}
     copies = [delivery for delivery in storm for _ in range(COPIES)]
