@@ -9,10 +9,17 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch, Resolver404, reverse
+from django.urls import resolve as resolve_path
+from social_core.pipeline import DEFAULT_AUTH_PIPELINE
 
 from . import conf
 
 PIPELINE_STEP = "django_recall_calendar.pipeline.connect_calendar"
+LOGIN_STEP = "django_recall_calendar.pipeline.require_logged_in_user"
+LOAD_EXTRA_DATA = "social_core.pipeline.social_auth.load_extra_data"
+SOCIAL_USER = "social_core.pipeline.social_auth.social_user"
 
 
 def _user_settings() -> dict | None:
@@ -33,20 +40,44 @@ def _is_valid_webhook_secret(secret: object) -> bool:
         return False
 
 
+API_KEY_HINT = (
+    "Create an API key in the Recall dashboard and set it, e.g. from an environment variable."
+)
+
+
+@register(Tags.security, "recall_calendar", deploy=True)
+def check_api_key_for_deployment(app_configs=None, **kwargs) -> list:
+    """A deployment without the key cannot reach Recall at all: strict under ``--deploy``.
+
+    Without ``--deploy`` the same gap is only a warning (W001), so ``migrate`` and the other
+    commands run before the key is set; the key is checked again where it is used.
+    """
+    user = _user_settings()
+    if user is None or user.get("API_KEY"):
+        return []
+    return [
+        Error(
+            "RECALL_CALENDAR['API_KEY'] is not set.",
+            hint=API_KEY_HINT,
+            id="recall_calendar.E001",
+        )
+    ]
+
+
 @register(Tags.security, "recall_calendar")
 def check_credentials(app_configs=None, **kwargs) -> list:
-    """API_KEY is required; WEBHOOK_SECRET is needed to accept any webhook."""
+    """API_KEY is needed for any call to Recall; WEBHOOK_SECRET to accept any webhook."""
     messages = []
     user = _user_settings()
     if user is None:
         return []
     if not user.get("API_KEY"):
         messages.append(
-            Error(
-                "RECALL_CALENDAR['API_KEY'] is not set.",
-                hint="Create an API key in the Recall dashboard and set it, e.g. from an "
-                "environment variable.",
-                id="recall_calendar.E001",
+            Warning(
+                "RECALL_CALENDAR['API_KEY'] is not set; every call to Recall will fail until it "
+                "is (manage.py check --deploy treats this as an error).",
+                hint=API_KEY_HINT,
+                id="recall_calendar.W001",
             )
         )
     secret = user.get("WEBHOOK_SECRET")
@@ -112,20 +143,110 @@ def check_installed_apps(app_configs=None, **kwargs) -> list:
     ]
 
 
+def effective_pipeline() -> tuple[str, ...]:
+    """The pipeline social-auth runs: SOCIAL_AUTH_PIPELINE, else social-auth's own default."""
+    return tuple(getattr(settings, "SOCIAL_AUTH_PIPELINE", None) or DEFAULT_AUTH_PIPELINE)
+
+
 @register("recall_calendar")
 def check_pipeline(app_configs=None, **kwargs) -> list:
-    """A customised SOCIAL_AUTH_PIPELINE needs our step, or connecting creates no calendar."""
-    pipeline = getattr(settings, "SOCIAL_AUTH_PIPELINE", None)
-    if pipeline is None or PIPELINE_STEP in pipeline:
+    """Without our step (social-auth's default pipeline lacks it) connecting creates no calendar,
+    silently; before load_extra_data, that step would store the refresh token again after we
+    dropped it."""
+    pipeline = effective_pipeline()
+    where = "SOCIAL_AUTH_PIPELINE"
+    if not getattr(settings, "SOCIAL_AUTH_PIPELINE", None):
+        where = "social-auth's default pipeline (SOCIAL_AUTH_PIPELINE is not set)"
+    if PIPELINE_STEP not in pipeline:
+        return [
+            Warning(
+                f"{where} does not include {PIPELINE_STEP!r}; connecting a calendar will not "
+                "create it at Recall.",
+                hint=f"Set SOCIAL_AUTH_PIPELINE with it right after {LOAD_EXTRA_DATA!r} (the "
+                "README's 'Connect calendars' section has the whole setting).",
+                id="recall_calendar.W006",
+            )
+        ]
+    if LOAD_EXTRA_DATA in pipeline and pipeline.index(PIPELINE_STEP) < pipeline.index(
+        LOAD_EXTRA_DATA
+    ):
+        return [
+            Warning(
+                f"{PIPELINE_STEP!r} comes before {LOAD_EXTRA_DATA!r} in SOCIAL_AUTH_PIPELINE; "
+                "load_extra_data would store the refresh token in your database again after "
+                "Recall took it.",
+                hint=f"Move it right after {LOAD_EXTRA_DATA!r}.",
+                id="recall_calendar.W009",
+            )
+        ]
+    return []
+
+
+@register("recall_calendar")
+def check_login_required_to_connect(app_configs=None, **kwargs) -> list:
+    """Connecting a calendar must never create or log in a user: the step that refuses an
+    anonymous completion has to run before social_user can pick or make one."""
+    pipeline = effective_pipeline()
+    if LOGIN_STEP in pipeline and (
+        SOCIAL_USER not in pipeline or pipeline.index(LOGIN_STEP) < pipeline.index(SOCIAL_USER)
+    ):
         return []
+    problem = "does not include" if LOGIN_STEP not in pipeline else "runs after social_user:"
     return [
         Warning(
-            f"SOCIAL_AUTH_PIPELINE does not include {PIPELINE_STEP!r}; connecting a calendar will "
-            "not create it at Recall.",
-            hint="Add it right after 'social_core.pipeline.social_auth.load_extra_data'.",
-            id="recall_calendar.W006",
+            f"The social-auth pipeline {problem} {LOGIN_STEP!r}; a visitor who is not signed in "
+            "could complete a calendar connection and be signed in or given a new account.",
+            hint=f"Put {LOGIN_STEP!r} before {SOCIAL_USER!r} in SOCIAL_AUTH_PIPELINE.",
+            id="recall_calendar.W010",
         )
     ]
+
+
+def _resolves(url: str) -> bool:
+    """Whether a site-relative URL is served by this project's URLconf."""
+    try:
+        resolve_path(url.split("?", 1)[0])
+    except Resolver404:
+        return False
+    return True
+
+
+@register(Tags.urls, "recall_calendar")
+def check_urls(app_configs=None, **kwargs) -> list:
+    """The webhook endpoint must be routed (Recall's deliveries 404 otherwise), and LOGIN_URL
+    must lead somewhere: "My calendars" sends signed-out visitors there."""
+    messages = []
+    try:
+        reverse("recall_calendar:webhook")
+    except NoReverseMatch:
+        messages.append(
+            Error(
+                "The URL 'recall_calendar:webhook' is not routed; Recall's webhooks cannot reach "
+                "this site.",
+                hint='Add path("recall/", include("django_recall_calendar.urls")) to your '
+                "urlpatterns.",
+                id="recall_calendar.E012",
+            )
+        )
+    try:
+        login_url = resolve_url(settings.LOGIN_URL)
+    except NoReverseMatch:  # a URL name that names nothing
+        login_url = str(settings.LOGIN_URL)
+        served = False
+    else:  # an absolute URL points at another site: nothing to check here
+        served = not login_url.startswith("/") or login_url.startswith("//")
+        served = served or _resolves(login_url)
+    if not served:
+        messages.append(
+            Warning(
+                f"LOGIN_URL {login_url!r} is not served by this site; signed-out visitors of "
+                "'My calendars' are sent to a 404.",
+                hint="Set LOGIN_URL to your sign-in page (a path or a URL name), e.g. "
+                '"/admin/login/" or "login" with django.contrib.auth.urls included.',
+                id="recall_calendar.W011",
+            )
+        )
+    return messages
 
 
 @register("recall_calendar")

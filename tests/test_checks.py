@@ -1,19 +1,52 @@
 """System checks: each one fires, with its id and hint, exactly when the configuration is wrong."""
 
 import pytest
+from django.contrib import admin
 from django.core.checks import ERROR, WARNING, run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.urls import path
+from social_core.pipeline import DEFAULT_AUTH_PIPELINE
 
-from django_recall_calendar.checks import PIPELINE_STEP
+from django_recall_calendar.checks import LOAD_EXTRA_DATA, LOGIN_STEP, PIPELINE_STEP, SOCIAL_USER
 
 VALID_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-ALL_IDS = {"E001", "W002", "E003", "E004", "E005", "W006", "E007", "E008"}
+ALL_IDS = {
+    "E001",
+    "W001",
+    "W002",
+    "E003",
+    "E004",
+    "E005",
+    "W006",
+    "E007",
+    "E008",
+    "W009",
+    "W010",
+    "W011",
+    "E012",
+}
+
+#: The README's pipeline: the login step before social_user, ours right after load_extra_data.
+VALID_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    LOGIN_STEP,
+    SOCIAL_USER,
+    "social_core.pipeline.social_auth.associate_user",
+    LOAD_EXTRA_DATA,
+    PIPELINE_STEP,
+)
+
+#: A URLconf without the app's URLs (ROOT_URLCONF = this module): only the admin is routed.
+urlpatterns = [path("admin/", admin.site.urls)]
 
 
-def recall_messages():
+def recall_messages(deploy=False):
     """Our messages from a real ``manage.py check`` run, keyed by their short id."""
     return {
         message.id.removeprefix("recall_calendar."): message
-        for message in run_checks(tags=["recall_calendar"])
+        for message in run_checks(tags=["recall_calendar"], include_deployment_checks=deploy)
         if message.id and message.id.startswith("recall_calendar.")
     }
 
@@ -28,24 +61,41 @@ def only(messages, short_id):
 def valid(settings):
     """A complete, valid configuration: nothing of ours fires."""
     settings.RECALL_CALENDAR = {"API_KEY": "key", "WEBHOOK_SECRET": VALID_SECRET}
+    settings.SOCIAL_AUTH_PIPELINE = VALID_PIPELINE
+    settings.LOGIN_URL = "/admin/login/"
     return settings
 
 
 def test_a_valid_configuration_passes_every_check(valid):
-    valid.SOCIAL_AUTH_PIPELINE = (
-        "social_core.pipeline.social_auth.load_extra_data",
-        PIPELINE_STEP,
-    )
     assert recall_messages() == {}
+    assert recall_messages(deploy=True) == {}
 
 
 @pytest.mark.parametrize("api_key", [None, ""])
-def test_missing_api_key_is_an_error(valid, api_key):
+def test_missing_api_key_is_a_warning_so_migrate_can_run_first(valid, api_key):
     valid.RECALL_CALENDAR = {"API_KEY": api_key, "WEBHOOK_SECRET": VALID_SECRET}
-    message = only(recall_messages(), "E001")
-    assert message.level == ERROR
-    assert "RECALL_CALENDAR['API_KEY']" in message.msg
+    message = only(recall_messages(), "W001")
+    assert message.level == WARNING
+    assert "RECALL_CALENDAR['API_KEY']" in message.msg and "--deploy" in message.msg
     assert "Recall dashboard" in message.hint
+
+
+@pytest.mark.django_db
+def test_migrate_runs_before_the_api_key_is_set(valid):
+    """The README's order: migrate after INSTALLED_APPS, the key later. migrate runs the checks
+    and stops on any error, so a missing key must not be one."""
+    valid.RECALL_CALENDAR = {}
+    call_command("migrate", skip_checks=False, verbosity=0, interactive=False)
+
+
+def test_missing_api_key_is_an_error_under_check_deploy(valid):
+    valid.RECALL_CALENDAR = {"WEBHOOK_SECRET": VALID_SECRET}
+    messages = recall_messages(deploy=True)
+    assert set(messages) == {"W001", "E001"}
+    assert messages["E001"].level == ERROR
+    assert messages["E001"].msg == "RECALL_CALENDAR['API_KEY'] is not set."
+    with pytest.raises(SystemCheckError, match=r"recall_calendar\.E001"):
+        call_command("check", deploy=True, tags=["recall_calendar"])
 
 
 def test_missing_webhook_secret_is_a_warning(valid):
@@ -124,16 +174,83 @@ def test_missing_required_app_is_an_error(valid, label, package):
 
 
 def test_customised_pipeline_without_our_step_is_a_warning(valid):
-    valid.SOCIAL_AUTH_PIPELINE = ("social_core.pipeline.social_auth.load_extra_data",)
+    valid.SOCIAL_AUTH_PIPELINE = tuple(step for step in VALID_PIPELINE if step != PIPELINE_STEP)
     message = only(recall_messages(), "W006")
     assert message.level == WARNING
+    assert message.msg.startswith("SOCIAL_AUTH_PIPELINE does not include")
     assert PIPELINE_STEP in message.msg
     assert "load_extra_data" in message.hint
 
 
-def test_default_pipeline_is_not_checked(valid):
+def test_social_auths_default_pipeline_lacks_our_step(valid):
+    """No SOCIAL_AUTH_PIPELINE: social-auth runs its default, which cannot connect a calendar."""
     del valid.SOCIAL_AUTH_PIPELINE
+    messages = recall_messages()
+    assert set(messages) == {"W006", "W010"}
+    assert "social-auth's default pipeline (SOCIAL_AUTH_PIPELINE is not set)" in (
+        messages["W006"].msg
+    )
+
+
+def test_our_step_before_load_extra_data_is_a_warning(valid):
+    """load_extra_data after our step would store the refresh token again once Recall has it."""
+    steps = [step for step in VALID_PIPELINE if step != PIPELINE_STEP]
+    steps.insert(steps.index(LOAD_EXTRA_DATA), PIPELINE_STEP)
+    valid.SOCIAL_AUTH_PIPELINE = tuple(steps)
+    message = only(recall_messages(), "W009")
+    assert message.level == WARNING
+    assert "refresh token" in message.msg
+    assert message.hint == f"Move it right after {LOAD_EXTRA_DATA!r}."
+
+
+def test_a_pipeline_without_the_login_step_is_a_warning(valid):
+    valid.SOCIAL_AUTH_PIPELINE = tuple(step for step in VALID_PIPELINE if step != LOGIN_STEP)
+    message = only(recall_messages(), "W010")
+    assert message.level == WARNING
+    assert f"does not include {LOGIN_STEP!r}" in message.msg
+    assert f"before {SOCIAL_USER!r}" in message.hint
+
+
+def test_the_login_step_after_social_user_is_a_warning(valid):
+    """social_user may already have signed in the account's owner: too late to refuse."""
+    steps = [step for step in VALID_PIPELINE if step != LOGIN_STEP]
+    steps.insert(steps.index(SOCIAL_USER) + 1, LOGIN_STEP)
+    valid.SOCIAL_AUTH_PIPELINE = tuple(steps)
+    message = only(recall_messages(), "W010")
+    assert "runs after social_user" in message.msg
+
+
+def test_the_default_pipeline_is_what_social_auth_documents():
+    """The W006 and W010 tests above rely on social-auth's default lacking both steps."""
+    assert PIPELINE_STEP not in DEFAULT_AUTH_PIPELINE and LOGIN_STEP not in DEFAULT_AUTH_PIPELINE
+    assert LOAD_EXTRA_DATA in DEFAULT_AUTH_PIPELINE and SOCIAL_USER in DEFAULT_AUTH_PIPELINE
+
+
+@pytest.mark.parametrize("login_url", ["/accounts/login/", "no-such-url-name"])
+def test_a_login_url_this_site_does_not_serve_is_a_warning(valid, login_url):
+    """Django's default LOGIN_URL is /accounts/login/, which a fresh project does not route."""
+    valid.LOGIN_URL = login_url
+    message = only(recall_messages(), "W011")
+    assert message.level == WARNING
+    assert repr(login_url) in message.msg and "404" in message.msg
+    assert "LOGIN_URL" in message.hint
+
+
+@pytest.mark.parametrize(
+    "login_url",
+    ["/admin/login/", "admin:login", "https://sso.example.com/login", "/admin/login/?x=1"],
+)
+def test_a_served_or_external_login_url_passes(valid, login_url):
+    valid.LOGIN_URL = login_url
     assert recall_messages() == {}
+
+
+def test_the_webhook_url_not_routed_is_an_error(valid):
+    valid.ROOT_URLCONF = __name__
+    message = only(recall_messages(), "E012")
+    assert message.level == ERROR
+    assert "'recall_calendar:webhook'" in message.msg
+    assert 'include("django_recall_calendar.urls")' in message.hint
 
 
 def test_time_zone_support_off_is_an_error(valid):
