@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 from social_core.exceptions import AuthCredentialError, AuthException, AuthProviderError
 
 from . import conf
 from .calendars import connect_calendar_for
-from .exceptions import RecallError, RecallInvalidRequestError
+from .exceptions import MISCONFIGURED, RecallError, RecallInvalidRequestError
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +122,19 @@ def _connect(backend, platform: str, user, response: dict[str, Any], social, kwa
             % {"reason": exc.message},
             status_code=exc.status_code,
         ) from exc
-    except (RecallError, DatabaseError) as exc:
+    except RecallError as exc:
+        exc.log(logger, f"Connecting a calendar for user {user.pk}")
+        raise RecallUnavailable(backend, _not_connected(exc.for_user())) from exc
+    except ImproperlyConfigured as exc:  # e.g. no API key yet: the site's staff must set it
+        logger.error("Connecting a calendar for user %s failed: %s", user.pk, exc)
+        raise RecallUnavailable(backend, _not_connected(_(MISCONFIGURED))) from exc
+    except DatabaseError as exc:
         logger.warning("Connecting a calendar for user %s failed: %s", user.pk, exc)
         raise RecallUnavailable(
             backend,
-            _(
-                "Your calendar could not be connected right now (the calendar service did not "
-                "answer). Nothing was saved; please try again in a few minutes."
-            ),
+            _not_connected(_("Nothing was saved; please try again in a few minutes.")),
         ) from exc
+
+
+def _not_connected(reason: str) -> str:
+    return _("Your calendar could not be connected. %(reason)s") % {"reason": reason}

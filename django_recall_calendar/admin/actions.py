@@ -94,9 +94,7 @@ def run_each(
 def _reason(exc: Exception) -> str:
     """An error's text without the object it happened to, so equal failures group together."""
     if isinstance(exc, RecallError):
-        status = f"[{exc.status_code}] " if exc.status_code else ""
-        code = f"{exc.code}: " if exc.code else ""
-        return f"{status}{code}{exc.message}"
+        return exc.for_staff()  # says which setting to fix, or that a later try may work
     return str(exc)
 
 

@@ -138,7 +138,7 @@ class CalendarAdmin(WithoutBulkDelete, admin.ModelAdmin):
             self.message_user(
                 request,
                 _("The calendar was not deleted: Recall did not delete it (%(error)s).")
-                % {"error": exc},
+                % {"error": exc.for_staff()},
                 messages.ERROR,
             )
             change = admin_urlname(self.opts, "change")

@@ -193,9 +193,10 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
         try:
             scheduling.set_record_override(obj, obj.record_override)
         except (scheduling.SchedulingError, RecallError) as exc:
+            error = exc.for_staff() if isinstance(exc, RecallError) else exc
             self.message_user(
                 request,
-                _("Saved, but Recall was not updated: %(error)s") % {"error": exc},
+                _("Saved, but Recall was not updated: %(error)s") % {"error": error},
                 messages.WARNING,
             )
 

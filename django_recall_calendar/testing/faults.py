@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from .server import Response
 
-STATUS_KINDS = ("409", "429", "500", "502", "503", "504", "507")
+STATUS_KINDS = ("401", "403", "409", "429", "500", "502", "503", "504", "507")
 KINDS = (*STATUS_KINDS, "stall")
 
 _HTML_ERRORS = {
+    "403": "403 Forbidden",  # Recall's firewall answers with an HTML page
     "502": "502 Bad Gateway",
     "503": "503 Service Temporarily Unavailable",
     "504": "504 Gateway Time-out",
@@ -47,6 +48,8 @@ def fault_response(fault: Fault) -> Response:
             f"<html><head><title>{title}</title></head>"
             f"<body><center><h1>{title}</h1></center></body></html>",
         )
+    if kind == "401":  # a revoked or mistyped API key
+        return Response.json(401, {"detail": "Invalid token."}, {"WWW-Authenticate": "Token"})
     if kind == "409":
         return Response.json(409, {"code": "conflict", "message": "Conflicting request, retry."})
     if kind == "507":

@@ -7,6 +7,7 @@ the host configured for DRF; querysets are the requesting user's, so another use
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db.models import QuerySet
@@ -33,6 +34,8 @@ from ..serializers import (
     CalendarSerializer,
     EventFilterSerializer,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class SchedulingNotPossible(APIException):
@@ -85,8 +88,9 @@ def as_api_exception(exc: Exception) -> Exception:
         # field it refuses): the caller can act on that, so it is theirs to read, as a 400.
         return RecallRefused(_("Recall refused the request: %s") % exc.message)
     if isinstance(exc, RecallError):
-        # RecallError's text is built from Recall's answer only: no secret can be in it.
-        return RecallUnavailable(_("Recall did not complete the request: %s") % exc.message)
+        # The user is told whether to retry or wait for staff; staff read the cause in the log.
+        exc.log(logger, "A REST API request")
+        return RecallUnavailable(_("Recall did not complete the request: %s") % exc.for_user())
     if isinstance(exc, scheduling.SchedulingError):
         return RecallUnavailable(str(exc))
     return exc

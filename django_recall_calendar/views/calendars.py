@@ -103,14 +103,11 @@ def calendar_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         disconnect_calendar(calendar, by_user=True)
     except RecallError as exc:
-        logger.warning("Disconnecting calendar %s failed: %s", calendar.recall_id, exc)
+        exc.log(logger, f"Disconnecting calendar {calendar.recall_id}")
         messages.error(
             request,
-            _(
-                "%(calendar)s could not be disconnected right now. "
-                "Please try again in a few minutes."
-            )
-            % {"calendar": name},
+            _("%(calendar)s could not be disconnected. %(reason)s")
+            % {"calendar": name, "reason": exc.for_user()},
         )
     else:
         messages.success(request, _("%(calendar)s was disconnected.") % {"calendar": name})
