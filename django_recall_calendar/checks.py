@@ -17,9 +17,7 @@ from social_core.pipeline import DEFAULT_AUTH_PIPELINE
 from . import conf
 
 PIPELINE_STEP = "django_recall_calendar.pipeline.connect_calendar"
-LOGIN_STEP = "django_recall_calendar.pipeline.require_logged_in_user"
 LOAD_EXTRA_DATA = "social_core.pipeline.social_auth.load_extra_data"
-SOCIAL_USER = "social_core.pipeline.social_auth.social_user"
 
 
 def _user_settings() -> dict | None:
@@ -176,30 +174,10 @@ def check_pipeline(app_configs=None, **kwargs) -> list:
                 "load_extra_data would store the refresh token in your database again after "
                 "Recall took it.",
                 hint=f"Move it right after {LOAD_EXTRA_DATA!r}.",
-                id="recall_calendar.W009",
+                id="recall_calendar.W010",
             )
         ]
     return []
-
-
-@register("recall_calendar")
-def check_login_required_to_connect(app_configs=None, **kwargs) -> list:
-    """Connecting a calendar must never create or log in a user: the step that refuses an
-    anonymous completion has to run before social_user can pick or make one."""
-    pipeline = effective_pipeline()
-    if LOGIN_STEP in pipeline and (
-        SOCIAL_USER not in pipeline or pipeline.index(LOGIN_STEP) < pipeline.index(SOCIAL_USER)
-    ):
-        return []
-    problem = "does not include" if LOGIN_STEP not in pipeline else "runs after social_user:"
-    return [
-        Warning(
-            f"The social-auth pipeline {problem} {LOGIN_STEP!r}; a visitor who is not signed in "
-            "could complete a calendar connection and be signed in or given a new account.",
-            hint=f"Put {LOGIN_STEP!r} before {SOCIAL_USER!r} in SOCIAL_AUTH_PIPELINE.",
-            id="recall_calendar.W010",
-        )
-    ]
 
 
 def _resolves(url: str) -> bool:

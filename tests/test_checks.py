@@ -8,7 +8,7 @@ from django.core.management.base import SystemCheckError
 from django.urls import path
 from social_core.pipeline import DEFAULT_AUTH_PIPELINE
 
-from django_recall_calendar.checks import LOAD_EXTRA_DATA, LOGIN_STEP, PIPELINE_STEP, SOCIAL_USER
+from django_recall_calendar.checks import LOAD_EXTRA_DATA, PIPELINE_STEP
 
 VALID_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ALL_IDS = {
@@ -21,18 +21,16 @@ ALL_IDS = {
     "W006",
     "E007",
     "E008",
-    "W009",
     "W010",
     "W011",
     "E012",
 }
 
-#: The README's pipeline: the login step before social_user, ours right after load_extra_data.
+#: The README's pipeline: ours right after load_extra_data.
 VALID_PIPELINE = (
     "social_core.pipeline.social_auth.social_details",
     "social_core.pipeline.social_auth.social_uid",
-    LOGIN_STEP,
-    SOCIAL_USER,
+    "social_core.pipeline.social_auth.social_user",
     "social_core.pipeline.social_auth.associate_user",
     LOAD_EXTRA_DATA,
     PIPELINE_STEP,
@@ -186,7 +184,7 @@ def test_social_auths_default_pipeline_lacks_our_step(valid):
     """No SOCIAL_AUTH_PIPELINE: social-auth runs its default, which cannot connect a calendar."""
     del valid.SOCIAL_AUTH_PIPELINE
     messages = recall_messages()
-    assert set(messages) == {"W006", "W010"}
+    assert set(messages) == {"W006"}
     assert "social-auth's default pipeline (SOCIAL_AUTH_PIPELINE is not set)" in (
         messages["W006"].msg
     )
@@ -197,33 +195,15 @@ def test_our_step_before_load_extra_data_is_a_warning(valid):
     steps = [step for step in VALID_PIPELINE if step != PIPELINE_STEP]
     steps.insert(steps.index(LOAD_EXTRA_DATA), PIPELINE_STEP)
     valid.SOCIAL_AUTH_PIPELINE = tuple(steps)
-    message = only(recall_messages(), "W009")
+    message = only(recall_messages(), "W010")
     assert message.level == WARNING
     assert "refresh token" in message.msg
     assert message.hint == f"Move it right after {LOAD_EXTRA_DATA!r}."
 
 
-def test_a_pipeline_without_the_login_step_is_a_warning(valid):
-    valid.SOCIAL_AUTH_PIPELINE = tuple(step for step in VALID_PIPELINE if step != LOGIN_STEP)
-    message = only(recall_messages(), "W010")
-    assert message.level == WARNING
-    assert f"does not include {LOGIN_STEP!r}" in message.msg
-    assert f"before {SOCIAL_USER!r}" in message.hint
-
-
-def test_the_login_step_after_social_user_is_a_warning(valid):
-    """social_user may already have signed in the account's owner: too late to refuse."""
-    steps = [step for step in VALID_PIPELINE if step != LOGIN_STEP]
-    steps.insert(steps.index(SOCIAL_USER) + 1, LOGIN_STEP)
-    valid.SOCIAL_AUTH_PIPELINE = tuple(steps)
-    message = only(recall_messages(), "W010")
-    assert "runs after social_user" in message.msg
-
-
 def test_the_default_pipeline_is_what_social_auth_documents():
-    """The W006 and W010 tests above rely on social-auth's default lacking both steps."""
-    assert PIPELINE_STEP not in DEFAULT_AUTH_PIPELINE and LOGIN_STEP not in DEFAULT_AUTH_PIPELINE
-    assert LOAD_EXTRA_DATA in DEFAULT_AUTH_PIPELINE and SOCIAL_USER in DEFAULT_AUTH_PIPELINE
+    """The W006 test above relies on social-auth's default lacking our step."""
+    assert PIPELINE_STEP not in DEFAULT_AUTH_PIPELINE and LOAD_EXTRA_DATA in DEFAULT_AUTH_PIPELINE
 
 
 @pytest.mark.parametrize("login_url", ["/accounts/login/", "no-such-url-name"])
