@@ -71,6 +71,38 @@ def _uses_database(request: pytest.FixtureRequest) -> bool:
     )
 
 
+#: The task backend alias the fixture adds for the app's tasks (see ``recall_emulator``).
+IMMEDIATE_ALIAS = "recall_emulator_immediate"
+
+
+def _immediate_backend_path() -> str | None:
+    """Django's immediate task backend (the backport's on Django 5.2), or None without either."""
+    from importlib.util import find_spec
+
+    for module in ("django.tasks", "django_tasks"):
+        try:
+            if find_spec(module) is not None:
+                return f"{module}.backends.immediate.ImmediateBackend"
+        except ModuleNotFoundError:
+            continue
+    return None
+
+
+def _run_tasks_immediately(settings, current: dict) -> dict:
+    """RECALL_CALENDAR changes that run the app's tasks at once, on a backend added for the test.
+
+    A host whose TASKS queue work for a worker (the database backend, RQ) would otherwise see
+    nothing happen in a test: the webhook's processing would wait in a queue no worker reads.
+    """
+    backend = _immediate_backend_path()
+    if backend is None:  # no task framework: the app runs its tasks inline anyway
+        return {}
+    queue = current.get("TASK_QUEUE", "default")
+    tasks = dict(getattr(settings, "TASKS", None) or {})
+    settings.TASKS = {**tasks, IMMEDIATE_ALIAS: {"BACKEND": backend, "QUEUES": [queue]}}
+    return {"TASK_BACKEND": IMMEDIATE_ALIAS}
+
+
 @pytest.fixture
 def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
     """A running emulator, with ``settings.RECALL_CALENDAR``'s BASE_URL, API_KEY and secret its own.
@@ -79,6 +111,9 @@ def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
     caused by API requests wait in ``pending`` until ``deliver_pending()``. A test without database
     access only records deliveries (set ``webhook_url = DjangoClientDelivery()`` to deliver anyway),
     and so does every test marked ``@pytest.mark.recall_emulator(webhooks=False)``.
+    The app's tasks run on an immediate backend added to ``TASKS`` for the test, whatever backend
+    the project configures (set ``RECALL_CALENDAR["TASK_BACKEND"]`` after this fixture to test
+    with another).
     """
     from .emulator import RecallEmulator
 
@@ -91,6 +126,7 @@ def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
         current = dict(getattr(settings, "RECALL_CALENDAR", None) or {})
         settings.RECALL_CALENDAR = {
             **current,
+            **_run_tasks_immediately(settings, current),
             "BASE_URL": emulator.base_url,
             "API_KEY": emulator.api_key,
             "WEBHOOK_SECRET": emulator.webhook_secret,
