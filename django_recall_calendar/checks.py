@@ -160,8 +160,8 @@ def check_pipeline(app_configs=None, **kwargs) -> list:
             Warning(
                 f"{where} does not include {PIPELINE_STEP!r}; connecting a calendar will not "
                 "create it at Recall.",
-                hint=f"Set SOCIAL_AUTH_PIPELINE with it right after {LOAD_EXTRA_DATA!r} (the "
-                "README's 'Connect calendars' section has the whole setting).",
+                hint=f"Set SOCIAL_AUTH_PIPELINE with it right after {LOAD_EXTRA_DATA!r} (step 3 "
+                "of the README's install has the whole setting).",
                 id="recall_calendar.W006",
             )
         ]
@@ -270,7 +270,8 @@ def check_setting_values(app_configs=None, **kwargs) -> list:
             messages.append(
                 Error(
                     str(exc),
-                    hint="See the settings reference in django-recall-calendar's README.",
+                    hint="See the settings reference in django-recall-calendar's documentation "
+                    "(docs/settings.md).",
                     id="recall_calendar.E008",
                 )
             )

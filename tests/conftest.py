@@ -10,6 +10,24 @@ import requests
 from tests import builders
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--readme-host",
+        action="store_true",
+        help="run the README-driven host test (builds the wheel and a venv; slow)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``readme_host`` tests run only with ``--readme-host`` (.ci/run gives them a pass)."""
+    if config.getoption("--readme-host"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --readme-host (.ci/run does)")
+    for item in items:
+        if item.get_closest_marker("readme_host"):
+            item.add_marker(skip)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """``@pytest.mark.postgres(reason=...)``: the test needs PostgreSQL (skipped, with the reason,
     on any other database; ``.ci/run`` runs the suite on PostgreSQL too)."""

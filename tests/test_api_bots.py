@@ -214,7 +214,8 @@ def test_delete_disconnects_the_calendar_at_recall_and_here(api, recall_emulator
 
 
 def test_the_readme_fixture_example(recall_emulator, django_user_model):
-    """The example of the README's "Testing your own integration", verbatim."""
+    """The README's example test (install step 8), verbatim; tests/test_readme_host.py runs the
+    README's own copy in a new project."""
     user = django_user_model.objects.create_user("ann")
     remote = recall_emulator.create_calendar(oauth_email="ann@example.com")
     calendar = Calendar.objects.create(
