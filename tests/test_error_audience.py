@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from django_recall_calendar.models import Calendar
-from tests.admin_support import connect_calendar
+from tests import builders
 from tests.connect_support import messages_of, oauth_connect
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +55,8 @@ def failing(recall_emulator, settings):
 
 @pytest.fixture
 def alice_calendar(recall_emulator):
-    alice = User.objects.create_user("alice", "alice@corp.example", "pw")
-    return connect_calendar(recall_emulator, alice, "alice@corp.example")
+    alice = builders.user("alice", "alice@corp.example")
+    return builders.connected_calendar(recall_emulator, alice, "alice@corp.example")
 
 
 def staff_record(caplog) -> logging.LogRecord:
@@ -84,7 +83,7 @@ def assert_for_user(text: str, kind: str, api_key: str) -> None:
 
 @pytest.mark.parametrize("kind", FAULTS)
 def test_connecting_a_calendar(client, recall_emulator, failing, caplog, kind):
-    client.force_login(User.objects.create_user("bob", "bob@corp.example", "pw"))
+    client.force_login(builders.user("bob", "bob@corp.example"))
     failing(kind, "/api/v2/calendars/")
 
     page = oauth_connect(client, recall_emulator, "google-oauth2", "bob@corp.example")
@@ -163,7 +162,7 @@ def test_connecting_before_the_api_key_is_set_blames_the_site(
 ):
     """The key is checked where it is needed: a connect without one tells the user to wait for
     staff, and staff the setting (migrate and check let the site run without it)."""
-    client.force_login(User.objects.create_user("bob", "bob@corp.example", "pw"))
+    client.force_login(builders.user("bob", "bob@corp.example"))
     settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "API_KEY": ""}
 
     page = oauth_connect(client, recall_emulator, "google-oauth2", "bob@corp.example")
