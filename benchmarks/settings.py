@@ -4,6 +4,9 @@
 in-memory database that flatters every write) or ``postgres`` (127.0.0.1:5432, user postgres). The
 harness creates the scratch database named by ``TEST["NAME"]`` and drops it afterwards. Connections
 persist across requests (``CONN_MAX_AGE``), as a production deployment configures them.
+
+``BENCH_DATABASE_NAME`` names a scratch database that already exists: the HTTP servers the webhook
+benchmark starts in their own processes use the one their parent created.
 """
 
 import os
@@ -52,14 +55,18 @@ elif DATABASE == "sqlite":
     }
 else:
     raise RuntimeError(f"BENCH_DATABASE must be 'sqlite' or 'postgres', not {DATABASE!r}.")
+if os.environ.get("BENCH_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["BENCH_DATABASE_NAME"]
 
 STATIC_URL = "/static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 # Only enqueue: the webhook benchmark measures ingestion, not the processing a worker does later.
+# The backend appends each enqueued task to a file, so the parent can check every delivery was
+# enqueued once, whichever server process took it.
 TASKS_MODULE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
-TASKS = {"default": {"BACKEND": f"{TASKS_MODULE}.backends.dummy.DummyBackend"}}
+TASKS = {"default": {"BACKEND": "benchmarks.task_log.TaskLogBackend"}}
 
 # The harness points BASE_URL at its emulator; short backoffs keep a retry from skewing a timing.
 RECALL_CALENDAR = {
