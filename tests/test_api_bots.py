@@ -213,6 +213,7 @@ def test_delete_disconnects_the_calendar_at_recall_and_here(api, recall_emulator
     assert api.get(detail).status_code == 404
 
 
+@pytest.mark.recall_emulator(unruly=False)
 def test_the_readme_fixture_example(recall_emulator, django_user_model):
     """The README's example test (install step 8), verbatim; tests/test_readme_host.py runs the
     README's own copy in a new project."""

@@ -72,6 +72,7 @@ def test_replay_of_an_unknown_delivery_is_an_error():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("by", ["pk", "message_id"])
+@pytest.mark.recall_emulator(unruly=False)
 def test_replay_processes_a_processed_delivery_again(recall_emulator, by):
     calendar = builders.recall_calendar(recall_emulator, "ada@example.com", connect=False)
     recall_emulator.connect_calendar(str(calendar.recall_id), email="ada@example.com")
@@ -90,6 +91,7 @@ def test_replay_processes_a_processed_delivery_again(recall_emulator, by):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.recall_emulator(unruly=False)
 def test_replay_that_fails_again_exits_non_zero(recall_emulator):
     calendar = builders.recall_calendar(recall_emulator, "ada@example.com", connect=False)
     recall_emulator.connect_calendar(str(calendar.recall_id))

@@ -170,6 +170,7 @@ def test_the_recording_settings_are_editable(alice_client, alice_calendar):
     assert alice_calendar.skip_declined is False  # an unticked box
 
 
+@pytest.mark.recall_emulator(unruly=False)
 def test_a_changed_policy_is_applied_at_once(
     alice_client, alice_calendar, recall_emulator, django_capture_on_commit_callbacks
 ):

@@ -77,7 +77,8 @@ def inbox():
 
 @pytest.fixture
 def emulator(inbox):
-    with RecallEmulator(webhook_url=inbox) as running:
+    # Kind: these tests follow the plumbing one message at a time (unruly delivery: test_unruly).
+    with RecallEmulator(webhook_url=inbox, unruly=False) as running:
         yield running
 
 
@@ -89,7 +90,7 @@ def verify(body: bytes, headers: dict[str, str], secret: str = SECRET) -> None:
 # ----- signing --------------------------------------------------------------------------------
 @pytest.mark.parametrize("legacy", [False, True], ids=["webhook-headers", "svix-headers"])
 def test_deliveries_are_svix_signed(inbox, legacy):
-    with RecallEmulator(webhook_url=inbox, legacy_headers=legacy) as emulator:
+    with RecallEmulator(webhook_url=inbox, legacy_headers=legacy, unruly=False) as emulator:
         calendar = emulator.create_calendar()
         emulator.connect_calendar(calendar["id"])
         event = emulator.add_event(calendar["id"])
@@ -398,7 +399,16 @@ def test_command_line_demo_connects_and_seeds(receiver):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "django_recall_calendar.testing", "--port", str(port)]
-    command += ["--webhook-url", receiver.url, "--api-key", "k", "--demo", "--connect-delay", "0"]
+    command += [
+        "--webhook-url",
+        receiver.url,
+        "--api-key",
+        "k",
+        "--demo",
+        "--connect-delay",
+        "0",
+        "--kind",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=_unbuffered())
     try:
         assert "127.0.0.1" in process.stdout.readline()

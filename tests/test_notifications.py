@@ -13,7 +13,8 @@ from django_recall_calendar.models import Calendar, CalendarStatus
 
 from .connect_support import CALENDARS_URL, oauth_connect
 
-pytestmark = pytest.mark.django_db
+# Each disconnection webhook is delivered at once, in order (a kind emulator).
+pytestmark = [pytest.mark.django_db, pytest.mark.recall_emulator(unruly=False)]
 
 
 @pytest.fixture

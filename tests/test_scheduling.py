@@ -620,7 +620,7 @@ def test_disconnected_calendar_is_not_scheduled(recall_emulator):
 # --- the whole flow: webhook -> sync -> receiver -> Recall ----------------------------------
 
 
-@pytest.mark.recall_emulator(webhooks=True)
+@pytest.mark.recall_emulator(webhooks=True, unruly=False)
 def test_webhooks_drive_scheduling_end_to_end(recall_emulator):
     """The fixture processes each webhook as a committed request and a worker would."""
     calendar = builders.recall_calendar(recall_emulator, "alice@acme.example")

@@ -28,6 +28,7 @@ def watermark(calendar: Calendar):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.recall_emulator(unruly=False)
 def test_failure_on_page_4_of_10_keeps_pages_1_to_3_and_the_next_sync_completes(recall_emulator):
     calendar = builders.recall_calendar(recall_emulator)
     events = recall_emulator.add_events(str(calendar.recall_id), 1000, notify=False)

@@ -27,7 +27,8 @@ from django_recall_calendar.models import (
 )
 from tests import builders
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# These tests follow one delivery at a time: a kind emulator delivers each change at once.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.recall_emulator(unruly=False)]
 
 EVENTS_PATH = "/api/v2/calendar-events/"
 

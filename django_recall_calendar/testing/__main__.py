@@ -71,6 +71,14 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument(
         "--connect-delay", type=float, default=1.0, help="seconds before --demo connects"
     )
+    result.add_argument(
+        "--kind",
+        action="store_true",
+        help="deliver webhooks at once, once, in order; no rate limits (Recall is not so kind)",
+    )
+    result.add_argument(
+        "--time-scale", type=float, default=1.0, help="emulated seconds per real second"
+    )
     return result
 
 
@@ -89,6 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         auto_connect=args.demo,
         auto_connect_delay=args.connect_delay,
         seed_events=args.demo,
+        unruly=not args.kind,
+        rate_limits=not args.kind,
+        time_scale=args.time_scale,
     )
     with emulator:
         print(f"Recall emulator on {emulator.base_url} (webhooks -> {args.webhook_url or 'none'})")

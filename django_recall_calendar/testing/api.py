@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from .bots import bot_status, is_dispatched, render_bot
+from .bots import bot_status, is_started, render_bot
 from .clock import format_ts, parse_ts
 from .errors import ApiError, not_found
 from .meeting_urls import structured_meeting_url
@@ -23,6 +23,7 @@ from .validation import (
     Errors,
     body_object,
     boolean,
+    bot_config_errors,
     check_uuid_path,
     choice,
     string,
@@ -50,7 +51,10 @@ class RecallApi:
         transaction: Transaction,
         base_url: Callable[[], str],
         page_size: int,
+        *,
+        strict: bool = False,
     ) -> None:
+        self.strict = strict
         self.workspace = workspace
         self.transaction = transaction
         self.base_url = base_url
@@ -93,6 +97,8 @@ class RecallApi:
         cursor = request.arg("cursor")
         after = decode_cursor(cursor) if cursor else None
         page, last = take_page(rows, key, matches, self.page_size, after=after, start=start)
+        if self.workspace.unruly:  # Recall promises no order of results
+            self.workspace.random.shuffle(page)
         link = next_url(self.base_url(), request.path, request.flat_query, last)
         return Response(200, page_body([encode(row) for row in page], link, **extra))
 
@@ -225,6 +231,10 @@ class RecallApi:
             errors.add("bot_config", "This field is required.")
         elif not isinstance(config, dict):
             errors.add("bot_config", "Expected a dictionary of items.")
+        else:
+            nested = bot_config_errors(config, strict=self.strict)
+            if nested:
+                errors["bot_config"] = nested
         with self.transaction():
             self.workspace.event(event_id)
             errors.raise_if_any()
@@ -242,16 +252,11 @@ class RecallApi:
         url = string(body, "meeting_url", errors, required=not partial)
         if url and structured_meeting_url(url) is None:
             errors.add("meeting_url", "Invalid meeting URL or unsupported meeting platform.")
-        string(body, "bot_name", errors, max_length=100)
-        join_at = timestamp(body.get("join_at"), "join_at", errors)
-        metadata = body.get("metadata")
-        if metadata is not None and not (
-            isinstance(metadata, dict) and all(isinstance(v, str | None) for v in metadata.values())
-        ):
-            errors.add("metadata", "Expected an object of strings.")
+        others = {name: value for name, value in body.items() if name != "meeting_url"}
+        errors.update(bot_config_errors(others, strict=self.strict))
         errors.raise_if_any()
         fields = dict(body)
-        fields["join_at"] = join_at
+        fields["join_at"] = parse_ts(body["join_at"]) if body.get("join_at") else None
         return fields
 
     def _bot(self, request: Request) -> dict[str, Any]:
@@ -318,7 +323,7 @@ class RecallApi:
         with self.transaction():
             bot = self._bot(request)
             now = self.workspace.clock.now()
-            if is_dispatched(bot, now):
+            if is_started(bot, now):
                 raise ApiError(
                     400,
                     {
@@ -343,7 +348,7 @@ class RecallApi:
     def delete_bot(self, request: Request) -> Response:
         with self.transaction():
             bot = self._bot(request)
-            if is_dispatched(bot, self.workspace.clock.now()):
+            if is_started(bot, self.workspace.clock.now()):
                 raise ApiError(
                     405, {"detail": "Cannot delete a bot that has already been dispatched."}
                 )

@@ -30,6 +30,80 @@ CONFIG_FIELDS = (
 )
 
 
+# A bot's way through a meeting, in the order Recall reports it (webhooks.json's bot.* events).
+JOINING = "joining_call"
+WAITING_ROOM = "in_waiting_room"
+IN_CALL = "in_call_not_recording"
+PERMISSION_ALLOWED = "recording_permission_allowed"
+PERMISSION_DENIED = "recording_permission_denied"
+RECORDING = "in_call_recording"
+CALL_ENDED = "call_ended"
+DONE = "done"
+FATAL = "fatal"
+
+RECORDED_PATH = (JOINING, WAITING_ROOM, IN_CALL, PERMISSION_ALLOWED, RECORDING, CALL_ENDED, DONE)
+DENIED_PATH = (JOINING, WAITING_ROOM, IN_CALL, PERMISSION_DENIED, CALL_ENDED, DONE)
+ENDINGS = frozenset({DONE, FATAL})
+
+# The sub-code a step carries when the caller names none (webhooks.json's examples); null otherwise.
+DEFAULT_SUB_CODES = {
+    PERMISSION_DENIED: "permission_denied_by_host",
+    CALL_ENDED: "meeting_ended_by_host",
+    FATAL: "invalid_meeting_url",
+}
+
+_MESSAGES = {
+    "ready": "Bot is ready to join.",
+    JOINING: "Bot is joining the call.",
+    WAITING_ROOM: "Bot is in the waiting room.",
+    IN_CALL: "Bot is in the call, not recording.",
+    PERMISSION_ALLOWED: "The host allowed the recording.",
+    PERMISSION_DENIED: "The host denied the recording.",
+    RECORDING: "Bot is recording.",
+    CALL_ENDED: "Bot left the call.",
+    DONE: "Bot is done.",
+    FATAL: "Bot failed.",
+}
+
+
+def status_change(code: str, sub_code: str | None, at: str) -> dict[str, Any]:
+    """One ``status_changes`` entry (the spec's BotEvent types ``sub_code`` as a string)."""
+    return {
+        "code": code,
+        "message": _MESSAGES.get(code, ""),
+        "sub_code": sub_code or "",
+        "created_at": at,
+    }
+
+
+def current_code(bot: dict[str, Any]) -> str:
+    return bot["status_changes"][-1]["code"]
+
+
+def is_started(bot: dict[str, Any], now: datetime) -> bool:
+    """Past "ready": moved on by the lifecycle control, or its join time has come."""
+    return current_code(bot) != "ready" or is_dispatched(bot, now)
+
+
+def steps_to(bot: dict[str, Any], target: str, *, waiting_room: bool) -> list[str]:
+    """The statuses a bot passes through from where it is to ``target``, in Recall's order."""
+    code = current_code(bot)
+    if code in ENDINGS:
+        raise ValueError(f"Bot {bot['id']} has ended ({code}); it cannot become {target!r}.")
+    if target == FATAL:
+        return [FATAL]
+    path = (
+        DENIED_PATH if target == PERMISSION_DENIED or code == PERMISSION_DENIED else RECORDED_PATH
+    )
+    if target not in path:
+        raise ValueError(f"Unknown bot status {target!r}; expected one of {sorted(_MESSAGES)}.")
+    done = path.index(code) + 1 if code in path else 0
+    wanted = path.index(target) + 1
+    if wanted <= done:
+        raise ValueError(f"Bot {bot['id']} is already {code!r}; it cannot go back to {target!r}.")
+    return [step for step in path[done:wanted] if waiting_room or step != WAITING_ROOM]
+
+
 def is_dispatched(bot: dict[str, Any], now: datetime) -> bool:
     """A bot has left the schedule once its join time passed, or at once when it has none."""
     join_at = bot["join_at"]
@@ -40,20 +114,13 @@ def render_bot(bot: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The Bot API's JSON for a bot record."""
     config = bot["bot_config"]
     changes = list(bot["status_changes"])
-    if is_dispatched(bot, now):
-        changes.append(
-            {
-                "code": "joining_call",
-                "message": "Bot is joining the call.",
-                "sub_code": "",
-                "created_at": bot["join_at"] or bot["created_at"],
-            }
-        )
+    if is_dispatched(bot, now) and current_code(bot) == "ready":
+        changes.append(status_change(JOINING, None, bot["join_at"] or bot["created_at"]))
     rendered: dict[str, Any] = {
         "id": bot["id"],
         "meeting_url": structured_meeting_url(bot["meeting_url"]),
         "bot_name": bot["bot_name"],
-        "join_at": None if is_dispatched(bot, now) else bot["join_at"],
+        "join_at": None if is_started(bot, now) else bot["join_at"],
         "metadata": bot["metadata"],
         "status_changes": changes,
         "recordings": [],
@@ -66,7 +133,8 @@ def render_bot(bot: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def bot_status(bot: dict[str, Any], now: datetime) -> str:
-    return "joining_call" if is_dispatched(bot, now) else "ready"
+    code = current_code(bot)
+    return JOINING if code == "ready" and is_dispatched(bot, now) else code
 
 
 class BotStore:
@@ -88,14 +156,7 @@ class BotStore:
         bot = {
             "id": str(uuid.uuid4()),
             "created_at": format_ts(now),
-            "status_changes": [
-                {
-                    "code": "ready",
-                    "message": "Bot is ready to join.",
-                    "sub_code": "",
-                    "created_at": format_ts(now),
-                }
-            ],
+            "status_changes": [status_change("ready", None, format_ts(now))],
             "event_ids": [],
             "deduplication_key": deduplication_key,
         }

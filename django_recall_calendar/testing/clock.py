@@ -7,6 +7,7 @@ even when many events change within one microsecond, so an incremental consumer 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -52,3 +53,26 @@ class MonotonicClock:
                 current = self._last + _MICROSECOND
             self._last = current
             return current
+
+
+class TimeScale:
+    """How fast the emulator's own waits run: ``scale`` emulated seconds pass per real second.
+
+    Recall's durations (a minute of rate limit, Svix's retry schedule, an hour of idempotency) are
+    stated in emulated seconds; a test sets ``scale=60`` to live a minute of limits in one second.
+    Timestamps on objects stay real time: only the waits the emulator imposes are scaled.
+    """
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError("time_scale must be > 0.")
+        self.scale = scale
+        self._origin = time.monotonic()
+
+    def elapsed(self) -> float:
+        """Emulated seconds since the emulator started."""
+        return (time.monotonic() - self._origin) * self.scale
+
+    def real(self, seconds: float) -> float:
+        """The real seconds an emulated wait lasts."""
+        return seconds / self.scale

@@ -1,16 +1,28 @@
 """RecallEmulator: Recall's API on a local port, with controls for tests and the demo.
 
 One lock guards the workspace; webhooks are delivered after it is released, because a receiver calls
-the API back while it handles a delivery. Deliveries caused by a test's control call happen in the
-calling thread (so a Django test's transaction sees them); those caused by an API request go to a
-queue, sent by a background thread to a URL target, or by ``deliver_pending()`` to a callable
-(with no target, every delivery is only recorded, at once).
+the API back while it handles a delivery. With ``unruly=False``, deliveries caused by a test's
+control call happen at once in the calling thread (so a Django test's transaction sees them); those
+caused by an API request go to a queue, sent by a background thread to a URL target, or by
+``deliver_pending()`` to a callable (with no target, every delivery is only recorded, at once).
+
+Recall's habits are on by default, each with a switch for deterministic tests:
+
+- ``unruly=True``: every webhook is queued, held a random moment, sometimes sent twice, sent in no
+  particular order, and retried on Svix's schedule when refused (see ``delivery``); event listings
+  come in no particular order and ``last_updated_ts`` is earlier than the change it announces. A
+  callable target (in-process Django) receives them on ``deliver_pending()`` or ``settle()``.
+- ``rate_limits=True``: the ``x-throttles`` limits per workspace, 429 with ``Retry-After``.
+- ``time_scale``: emulated seconds per real second for every wait the emulator imposes (a minute of
+  rate limit, Svix's retries, an hour of idempotency); Retry-After is given in real seconds.
+- ``strict=False``: ``bot_config`` is checked against the Create Bot schema; strict also refuses
+  keys the schema does not know.
+- Always: ``Idempotency-Key`` on POST/PUT/PATCH, deduplication onto bots not yet started.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -23,13 +35,16 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from .api import RecallApi
-from .clock import parse_ts
+from .clock import TimeScale, parse_ts
+from .delivery import DeliveryQueue, UnrulyOptions
 from .demo_data import working_week_of
 from .errors import ApiError
 from .faults import Fault, FaultInjector, fault_response
+from .idempotency import IdempotencyStore
 from .oauth import OAuthProvider
 from .server import EmulatorHTTPServer, Request, Response, Router, start_server
 from .state import Outbox, Workspace
+from .throttles import Throttle
 from .webhooks import DEFAULT_SECRET, Delivery, WebhookSender, WebhookTarget, signed_headers
 
 SeedEvents = Callable[["RecallEmulator", dict[str, Any]], Any] | bool
@@ -77,25 +92,39 @@ class RecallEmulator:
         seed_events: SeedEvents | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        unruly: bool | UnrulyOptions = True,
+        rate_limits: bool | dict[tuple[str, str], int] = True,
+        time_scale: float = 1.0,
+        strict: bool = False,
     ) -> None:
         self.api_key = api_key
         self.host, self.port = host, port
         self.auto_connect = auto_connect
         self.auto_connect_delay = auto_connect_delay
         self.seed_events = seed_events
-        self.workspace = Workspace()
+        options = UnrulyOptions() if unruly is True else unruly or None
+        self.unruly: UnrulyOptions | None = options
+        self.clock = TimeScale(time_scale)
+        self.workspace = Workspace(
+            shuffle_seed=options.seed if options else None, unruly=options is not None
+        )
         self.requests: list[LoggedRequest] = []
         self.faults = FaultInjector()
         self.webhooks = WebhookSender(webhook_secret, webhook_url, legacy_headers)
-        self.pending: list[Delivery] = []
+        self.outgoing = DeliveryQueue(self.webhooks, self.clock, options)
+        self.idempotency = IdempotencyStore(self.clock)
+        self.throttle: Throttle | None = (
+            Throttle(self.clock, rate_limits if isinstance(rate_limits, dict) else None)
+            if rate_limits
+            else None
+        )
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._outgoing: queue.Queue[Delivery | None] = queue.Queue()
         self._server: EmulatorHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self.router = Router()
         self.api = RecallApi(
-            self.workspace, self._api_transaction, lambda: self.base_url, page_size
+            self.workspace, self._api_transaction, lambda: self.base_url, page_size, strict=strict
         )
         self.api.register(self.router)
         self.api.on_calendar_created = self._calendar_created
@@ -108,7 +137,10 @@ class RecallEmulator:
             self._stopping.clear()
             self._server, thread = start_server(self.host, self.port, self._dispatch)
             sender = threading.Thread(
-                target=self._send_outgoing, name="recall-webhooks", daemon=True
+                target=self.outgoing.run,
+                args=(self._stopping,),
+                name="recall-webhooks",
+                daemon=True,
             )
             sender.start()
             self._threads = [thread, sender]
@@ -118,7 +150,7 @@ class RecallEmulator:
         if self._server is None:
             return
         self._stopping.set()
-        self._outgoing.put(None)
+        self.outgoing.stop()
         self._server.shutdown()
         self._server.server_close()
         self._server = None
@@ -160,29 +192,30 @@ class RecallEmulator:
             yield outbox
         for event, data in outbox:
             delivery = self.webhooks.build(event, data)
-            if not from_api or self.webhooks.target is None:
-                self.webhooks.deliver(delivery)
-            elif isinstance(self.webhooks.target, str):
-                self._outgoing.put(delivery)
+            if self.webhooks.target is None:
+                self.webhooks.deliver(delivery)  # recorded only
+            elif from_api or self.unruly is not None:
+                self.outgoing.put(delivery)
             else:
-                with self._lock:
-                    self.pending.append(delivery)
+                self.outgoing.send(delivery)
 
     def _api_transaction(self) -> Any:
         return self._transaction(from_api=True)
 
-    def _send_outgoing(self) -> None:
-        while True:
-            delivery = self._outgoing.get()
-            if delivery is None:
-                return
-            self.webhooks.deliver(delivery)
-
     def deliver_pending(self) -> list[Delivery]:
-        """Deliver, in this thread, the webhooks API requests caused (in-process targets)."""
-        with self._lock:
-            waiting, self.pending = self.pending, []
-        return [self.webhooks.deliver(delivery) for delivery in waiting]
+        """Deliver, in this thread, the webhooks waiting now (in no particular order when unruly;
+        the retries this causes wait for their time: see ``settle``)."""
+        return self.outgoing.drain()
+
+    def settle(self, timeout: float = 30.0) -> list[Delivery]:
+        """Deliver every waiting webhook, retries included (each at its scaled time), until none
+        is left; raises TimeoutError after ``timeout`` real seconds."""
+        return self.outgoing.settle(timeout)
+
+    @property
+    def failed_deliveries(self) -> list[Delivery]:
+        """Every attempt the receiver refused or could not be reached for (also logged)."""
+        return list(self.outgoing.failures)
 
     def send_webhook(
         self,
@@ -256,13 +289,23 @@ class RecallEmulator:
         with self._lock:
             self.requests.append(entry)
         fault = self.faults.take(request.path)
-        if fault is not None and fault.kind != "stall":
+        throttled = self.throttle.check(request.method, request.path) if self.throttle else None
+        if fault is not None and fault.kind not in ("stall", "slow"):
             response = fault_response(fault)
             entry.fault = fault.kind
+        elif throttled is not None:
+            response = throttled
+            entry.fault = "throttled"
         else:
-            response = self._route(request, entry)
-            if fault is not None:
-                entry.fault = "stall"
+            entry.fault = fault.kind if fault is not None else None
+
+            def handle(request: Request) -> Response:
+                if fault is not None and fault.kind == "slow":
+                    self._stopping.wait(fault.seconds)  # still "in flight" for idempotency
+                return self._route(request, entry)
+
+            response = self.idempotency.handle(request, handle)
+            if fault is not None and fault.kind == "stall":
                 self._stopping.wait(fault.seconds)
         entry.status = response.status
         return response
@@ -416,6 +459,31 @@ class RecallEmulator:
     def update_event(self, event_id: str, **fields: Any) -> dict[str, Any]:
         with self._transaction() as outbox:
             return _copy(self.workspace.update_event(outbox, event_id, fields))
+
+    def move_bot(
+        self,
+        bot_id: str,
+        status: str,
+        *,
+        sub_code: str | None = None,
+        waiting_room: bool = False,
+    ) -> dict[str, Any]:
+        """Move a bot through its meeting, sending each ``bot.*`` status webhook on the way.
+
+        ``status`` is where the bot ends up; every status between its current one and it is
+        passed through in Recall's order: ``joining_call``, ``in_waiting_room`` (only with
+        ``waiting_room=True``), ``in_call_not_recording``, ``recording_permission_allowed`` or
+        ``recording_permission_denied``, ``in_call_recording``, ``call_ended``, ``done``.
+        ``"fatal"`` ends the bot from wherever it is. ``sub_code`` is set on the last step (the
+        defaults are Recall's examples: ``meeting_ended_by_host`` for ``call_ended``,
+        ``permission_denied_by_host``, ``invalid_meeting_url`` for ``fatal``); e.g. a bot kicked
+        out: ``move_bot(id, "call_ended", sub_code="bot_kicked_from_call")``. Each webhook has
+        ``data.bot`` (id, metadata) and ``data.data`` (code, sub_code, updated_at). A bot that
+        has started is no longer a deduplication target: scheduling its key again gives a new
+        bot. Returns the bot record.
+        """
+        with self._transaction() as outbox:
+            return _copy(self.workspace.move_bot(outbox, bot_id, status, sub_code, waiting_room))
 
     def delete_event(self, event_id: str) -> dict[str, Any]:
         """Recall never hard-deletes: ``is_deleted`` flips and the event's bot is unscheduled."""

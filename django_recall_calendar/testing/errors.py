@@ -23,9 +23,15 @@ def not_found() -> ApiError:
     return NotFound(404, {"detail": "Not found."})
 
 
-def invalid(errors: dict[str, list[str]], message: str | None = None) -> ApiError:
+def invalid(errors: dict[str, Any], message: str | None = None) -> ApiError:
     """A 400 with Recall's ``invalid_request_data`` envelope."""
     if message is None:
-        field, messages = next(iter(errors.items()))
-        message = messages[0] if field == "non_field_errors" else f"{field}: {messages[0]}"
+        message = _first_message(errors)
     return ApiError(400, {"code": "invalid_request_data", "message": message, "errors": errors})
+
+
+def _first_message(errors: dict[str, Any]) -> str:
+    """``field: message`` of the first error; nested names joined (``bot_config: bot_name``)."""
+    field, messages = next(iter(errors.items()))
+    text = _first_message(messages) if isinstance(messages, dict) else messages[0]
+    return text if field == "non_field_errors" else f"{field}: {text}"

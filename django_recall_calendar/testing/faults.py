@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from .server import Response
 
 STATUS_KINDS = ("401", "403", "409", "429", "500", "502", "503", "504", "507")
-KINDS = (*STATUS_KINDS, "stall")
+# "stall": handled, then answered late (past a client's timeout); "slow": held before it is
+# handled, so a repeat with the same Idempotency-Key meanwhile finds it still in flight.
+KINDS = (*STATUS_KINDS, "stall", "slow")
 
 _HTML_ERRORS = {
     "403": "403 Forbidden",  # Recall's firewall answers with an HTML page
@@ -54,7 +56,9 @@ def fault_response(fault: Fault) -> Response:
         return Response.json(409, {"code": "conflict", "message": "Conflicting request, retry."})
     if kind == "507":
         return Response.json(
-            507, {"code": "no_bots_available", "message": "No bots available in the ad-hoc pool."}
+            507,
+            {"code": "no_bots_available", "message": "No bots available in the ad-hoc pool."},
+            {"Retry-After": f"{fault.retry_after:g}"},
         )
     return Response.json(500, {"detail": "A server error occurred."})
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -48,17 +48,6 @@ class DjangoClientDelivery:
         with commit:
             response = Client().post(url, data=body, content_type="application/json", headers=extra)
         return response.status_code
-
-
-MARKER = (
-    "recall_emulator(webhooks=True, **options): options of the recall_emulator fixture; "
-    "webhooks=False records webhooks without delivering them, other options go to RecallEmulator"
-)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Registers the marker, so host projects running with ``--strict-markers`` accept it."""
-    config.addinivalue_line("markers", MARKER)
 
 
 DATABASE_FIXTURES = ("db", "transactional_db", "django_db_reset_sequences", "live_server")
@@ -103,14 +92,38 @@ def _run_tasks_immediately(settings, current: dict) -> dict:
     return {"TASK_BACKEND": IMMEDIATE_ALIAS}
 
 
+MARKER = "recall_emulator"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Registers the marker, so host projects running with ``--strict-markers`` accept it."""
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(webhooks=True, **options): options of the recall_emulator fixture; "
+        "webhooks=False records webhooks without delivering them, other options go to "
+        "RecallEmulator (e.g. unruly=False, rate_limits=False, strict=True, time_scale=60)",
+    )
+
+
+def emulator_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The ``recall_emulator`` marks on the test, its class and module, merged (the closest
+    wins for an option several set)."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers(MARKER))):
+        options.update(marker.kwargs)
+    return options
+
+
 @pytest.fixture
 def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
     """A running emulator, with ``settings.RECALL_CALENDAR``'s BASE_URL, API_KEY and secret its own.
 
-    Webhooks from control calls (``add_event``...) are delivered at once, in-process; webhooks
-    caused by API requests wait in ``pending`` until ``deliver_pending()``. A test without database
-    access only records deliveries (set ``webhook_url = DjangoClientDelivery()`` to deliver anyway),
-    and so does every test marked ``@pytest.mark.recall_emulator(webhooks=False)``.
+    It behaves as Recall does (unruly delivery, rate limits: see ``RecallEmulator``); a test that
+    needs a kind one says so: ``@pytest.mark.recall_emulator(unruly=False)``. Kind, webhooks from
+    control calls (``add_event``...) are delivered at once, in-process; unruly, they wait (as do
+    those caused by API requests) for ``deliver_pending()`` or ``settle()``. A test without
+    database access only records deliveries (set ``webhook_url = DjangoClientDelivery()`` to
+    deliver anyway), and so does every test marked ``@pytest.mark.recall_emulator(webhooks=False)``.
     The app's tasks run on an immediate backend added to ``TASKS`` for the test, whatever backend
     the project configures (set ``RECALL_CALENDAR["TASK_BACKEND"]`` after this fixture to test
     with another).
@@ -118,8 +131,7 @@ def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
     from .emulator import RecallEmulator
 
     settings = request.getfixturevalue("settings")
-    marker = request.node.get_closest_marker("recall_emulator")
-    options = dict(marker.kwargs) if marker else {}
+    options = emulator_options(request)
     webhooks = options.pop("webhooks", True)
     target = DjangoClientDelivery() if webhooks and _uses_database(request) else None
     with RecallEmulator(webhook_url=target, **options) as emulator:

@@ -14,10 +14,10 @@ import random
 import string
 import uuid
 from bisect import bisect_left, insort
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from .bots import BotStore
+from .bots import DEFAULT_SUB_CODES, BotStore, is_started, status_change, steps_to
 from .clock import MonotonicClock, format_time, format_ts, parse_ts
 from .errors import ApiError, invalid, not_found
 from .meeting_urls import meeting_platform
@@ -60,7 +60,9 @@ def default_meeting_url() -> str:
 class Workspace:
     """Everything one Recall workspace holds."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, unruly: bool = False, shuffle_seed: int | None = None) -> None:
+        self.unruly = unruly
+        self.random = random.Random(shuffle_seed)
         self.clock = MonotonicClock()
         self.calendars: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
@@ -275,7 +277,12 @@ class Workspace:
         return event
 
     def notify_sync(self, outbox: Outbox, calendar_id: str, updated_at: str) -> None:
-        last = parse_ts(updated_at).isoformat()
+        """Announce changes since ``updated_at``; unruly, an earlier moment, as Recall only
+        promises a valid ``updated_at__gte`` for them, not one equal to any event's."""
+        moment = parse_ts(updated_at)
+        if self.unruly:
+            moment -= timedelta(microseconds=self.random.randrange(1, 1_500_000))
+        last = moment.isoformat()
         outbox.append(
             ("calendar.sync_events", {"calendar_id": calendar_id, "last_updated_ts": last})
         )
@@ -354,11 +361,13 @@ class Workspace:
             )
         start = parse_ts(event["start_time"])
         store = self.bot_store
+        started = [entry for entry in event["bots"] if self._started(entry["bot_id"], now)]
         for entry in event["bots"]:
-            if entry["deduplication_key"] != deduplication_key:
+            if entry["deduplication_key"] != deduplication_key and entry not in started:
                 store.detach(entry["bot_id"], event_id)
         bot_id = store.by_key.get(deduplication_key)
-        if bot_id is None:
+        # Deduplication only joins bots still waiting to start; a started one gets a successor.
+        if bot_id is None or is_started(store.bots[bot_id], now):
             bot = store.create(
                 now,
                 meeting_url=meeting_url,
@@ -376,7 +385,39 @@ class Workspace:
             "deduplication_key": deduplication_key,
             "meeting_url": meeting_url,
         }
-        return self._replace_bots(event, [entry])
+        kept = [old for old in started if old["bot_id"] != bot["id"]]
+        return self._replace_bots(event, [*kept, entry])
+
+    def _started(self, bot_id: str, now: datetime) -> bool:
+        bot = self.bot_store.bots.get(bot_id)
+        return bot is not None and is_started(bot, now)
+
+    def move_bot(
+        self, outbox: Outbox, bot_id: str, target: str, sub_code: str | None, waiting_room: bool
+    ) -> dict[str, Any]:
+        """Walk a bot to ``target`` through Recall's statuses, one ``bot.*`` webhook per step."""
+        bot = self.bot_store.bots.get(bot_id)
+        if bot is None:
+            raise not_found()
+        steps = steps_to(bot, target, waiting_room=waiting_room)
+        for step in steps:
+            code = sub_code if step == steps[-1] and sub_code else DEFAULT_SUB_CODES.get(step)
+            at = format_ts(self.clock.now())
+            bot["status_changes"] = [*bot["status_changes"], status_change(step, code, at)]
+            outbox.append(
+                (
+                    f"bot.{step}",
+                    {
+                        "bot": {"id": bot_id, "metadata": dict(bot["metadata"])},
+                        "data": {
+                            "code": step,
+                            "sub_code": code,
+                            "updated_at": parse_ts(at).isoformat(),
+                        },
+                    },
+                )
+            )
+        return bot
 
     def unschedule_bot(self, event_id: str) -> dict[str, Any]:
         """DELETE .../bot/: idempotent; the bot itself goes only when no other event shares it."""

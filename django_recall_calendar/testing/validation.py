@@ -12,8 +12,8 @@ from .errors import invalid, not_found
 REQUIRED = "This field is required."
 
 
-class Errors(dict[str, list[str]]):
-    """Field name -> messages; raise them all at once as one 400."""
+class Errors(dict[str, Any]):
+    """Field name -> messages (or a nested Errors); raise them all at once as one 400."""
 
     def add(self, field: str, message: str) -> None:
         self.setdefault(field, []).append(message)
@@ -99,3 +99,46 @@ def check_uuid_path(value: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise not_found() from None
+
+
+# Create Bot (OpenAPI ``Bot``): the properties a request may set, and those holding an object.
+BOT_WRITABLE_FIELDS = frozenset(
+    {
+        "meeting_url",
+        "bot_name",
+        "join_at",
+        "recording_config",
+        "output_media",
+        "automatic_video_output",
+        "automatic_audio_output",
+        "chat",
+        "automatic_leave",
+        "variant",
+        "zoom",
+        "google_meet",
+        "breakout_room",
+        "metadata",
+    }
+)
+BOT_OBJECT_FIELDS = BOT_WRITABLE_FIELDS - {"meeting_url", "bot_name", "join_at", "metadata"}
+BOT_NAME_MAX_LENGTH = 100
+
+
+def bot_config_errors(config: dict[str, Any], *, strict: bool) -> Errors:
+    """What Recall's Create Bot schema refuses in a bot config (strict: unknown keys too)."""
+    errors = Errors()
+    string(config, "bot_name", errors, max_length=BOT_NAME_MAX_LENGTH)
+    string(config, "meeting_url", errors)
+    timestamp(config.get("join_at"), "join_at", errors)
+    metadata = config.get("metadata")
+    if metadata is not None and not (
+        isinstance(metadata, dict) and all(isinstance(v, str | None) for v in metadata.values())
+    ):
+        errors.add("metadata", "Expected an object of strings.")
+    for name in BOT_OBJECT_FIELDS & config.keys():
+        if config[name] is not None and not isinstance(config[name], dict):
+            errors.add(name, "Expected a dictionary of items.")
+    if strict:
+        for name in sorted(config.keys() - BOT_WRITABLE_FIELDS):
+            errors.add(name, "Unknown field.")
+    return errors
