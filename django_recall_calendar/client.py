@@ -3,26 +3,21 @@
 One responsibility: send a request, survive Recall's failure modes (retries), and turn failures into
 ``RecallError`` subclasses. Turning Recall objects into rows is ``sync.py``'s job.
 
-Which calls may be repeated after an *ambiguous* failure — a read timeout, a connection dropped
-after the request was sent, or a 502/504 from a gateway that may have forwarded it — so that Recall
-may already have applied it:
+Every call may be repeated after a failure, also an *ambiguous* one (a read timeout, a connection
+dropped after the request was sent, a 502/504 from a gateway that may have forwarded it), because
+a repeat never acts twice:
 
 - GET: reads change nothing.
-- PATCH: sets fields to the values sent; applying it twice equals applying it once.
+- POST and PATCH carry an ``Idempotency-Key`` (the caller's, or one made per call), the same on
+  every retry of that call: Recall answers a repeat within an hour with the first answer instead
+  of acting again, and with 409 (retried) while the first is still being handled. So a create
+  (calendar, bot) retried after a timeout still makes one object.
 - DELETE of a calendar or bot: a repeat finds nothing left to delete; a 404 answered to a
   *repeat* counts as success.
 - DELETE ``/api/v2/calendar-events/{id}/bot/``: idempotent at Recall (200 while the event
   exists), so a 404, even to a repeat, means the event is gone.
-- POST ``/api/v2/calendar-events/{id}/bot/``: replaces the event's bot config under its
-  deduplication key; repeating it leaves the same single bot.
-- POST ``/api/v2/calendars/{id}/access-token/``: returns the current provider token, creates
-  nothing.
 
-Not repeatable: POST ``/api/v2/calendars/`` and POST ``/api/v1/bot/`` create a new object each
-time, so a blind repeat could connect a calendar twice (double syncs, double bots) or send a second
-bot into a meeting. They are retried only when Recall certainly did not apply them: the connection
-was never made, or Recall answered 429, 503, 507 or 409. Otherwise the error reaches the caller, who
-can look the object up (``list_calendars(email=...)``, ``list_bots(metadata__...)``) first.
+A 500 is not retried: Recall failed on the request itself, and a repeat would fail the same way.
 """
 
 from __future__ import annotations
@@ -36,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError
@@ -51,7 +46,7 @@ from .exceptions import (
     RecallRateLimitError,
     RecallServerError,
 )
-from .retry import RETRY_ALWAYS, RETRY_IF_REPEATABLE, RetryPolicy
+from .retry import MAYBE_APPLIED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +58,9 @@ REDACTED = "[redacted]"
 CALENDARS = "/api/v2/calendars/"
 CALENDAR_EVENTS = "/api/v2/calendar-events/"
 BOTS = "/api/v1/bot/"
+
+# Methods that carry an Idempotency-Key, so that their retries never act twice.
+IDEMPOTENCY_KEY_METHODS = frozenset({"POST", "PATCH"})
 
 # The failures after which the request may have been sent and applied.
 AMBIGUOUS_FAILURES = (
@@ -148,8 +146,9 @@ class RecallClient:
         oauth_client_secret: str,
         oauth_refresh_token: str,
         oauth_email: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Json:
-        """Connect a calendar (201). Not repeated after an ambiguous failure: see the module doc."""
+        """Connect a calendar (201); retried safely under one ``Idempotency-Key`` (module doc)."""
         body = {
             "platform": platform,
             "oauth_client_id": oauth_client_id,
@@ -158,7 +157,7 @@ class RecallClient:
         }
         if oauth_email is not None:
             body["oauth_email"] = oauth_email
-        return self._request("POST", CALENDARS, body=body, repeatable=False)
+        return self._request("POST", CALENDARS, body=body, idempotency_key=idempotency_key)
 
     def list_calendars(self, **filters: Any) -> Iterator[Json]:
         """Calendars, lazily across pages. Filters: created_at__gte, email, platform, status."""
@@ -167,9 +166,13 @@ class RecallClient:
     def retrieve_calendar(self, calendar_id: str | UUID) -> Json:
         return self._request("GET", _path(CALENDARS, calendar_id))
 
-    def update_calendar(self, calendar_id: str | UUID, **fields: Any) -> Json:
+    def update_calendar(
+        self, calendar_id: str | UUID, *, idempotency_key: str | None = None, **fields: Any
+    ) -> Json:
         """PATCH; an empty body asks Recall to retry the connection of a disconnected calendar."""
-        return self._request("PATCH", _path(CALENDARS, calendar_id), body=fields)
+        return self._request(
+            "PATCH", _path(CALENDARS, calendar_id), body=fields, idempotency_key=idempotency_key
+        )
 
     def delete_calendar(self, calendar_id: str | UUID) -> None:
         self._request("DELETE", _path(CALENDARS, calendar_id), deletes_target=True)
@@ -193,11 +196,17 @@ class RecallClient:
         return self._request("GET", _path(CALENDAR_EVENTS, event_id))
 
     def schedule_bot(
-        self, event_id: str | UUID, *, deduplication_key: str, bot_config: Mapping[str, Any]
+        self,
+        event_id: str | UUID,
+        *,
+        deduplication_key: str,
+        bot_config: Mapping[str, Any],
+        idempotency_key: str | None = None,
     ) -> Json:
         """Add or replace the event's Recall-managed bot; returns the updated event."""
         body = {"deduplication_key": deduplication_key, "bot_config": dict(bot_config)}
-        return self._request("POST", _path(CALENDAR_EVENTS, event_id, "bot"), body=body)
+        path = _path(CALENDAR_EVENTS, event_id, "bot")
+        return self._request("POST", path, body=body, idempotency_key=idempotency_key)
 
     def unschedule_bot(self, event_id: str | UUID) -> Json:
         """Remove the event's managed bot (idempotent at Recall); returns the updated event."""
@@ -205,15 +214,19 @@ class RecallClient:
 
     # Bots (v1, self-managed scheduling) -------------------------------------------------------
 
-    def create_bot(self, **fields: Any) -> Json:
-        """Create a bot (needs ``meeting_url``). Not repeated after an ambiguous failure."""
-        return self._request("POST", BOTS, body=fields, repeatable=False)
+    def create_bot(self, *, idempotency_key: str | None = None, **fields: Any) -> Json:
+        """Create a bot (needs ``meeting_url``); retried safely under one ``Idempotency-Key``."""
+        return self._request("POST", BOTS, body=fields, idempotency_key=idempotency_key)
 
     def retrieve_bot(self, bot_id: str | UUID) -> Json:
         return self._request("GET", _path(BOTS, bot_id))
 
-    def update_bot(self, bot_id: str | UUID, **fields: Any) -> Json:
-        return self._request("PATCH", _path(BOTS, bot_id), body=fields)
+    def update_bot(
+        self, bot_id: str | UUID, *, idempotency_key: str | None = None, **fields: Any
+    ) -> Json:
+        return self._request(
+            "PATCH", _path(BOTS, bot_id), body=fields, idempotency_key=idempotency_key
+        )
 
     def delete_bot(self, bot_id: str | UUID) -> None:
         self._request("DELETE", _path(BOTS, bot_id), deletes_target=True)
@@ -265,17 +278,19 @@ class RecallClient:
         *,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
-        repeatable: bool = True,
+        idempotency_key: str | None = None,
         deletes_target: bool = False,
     ) -> Json:
-        """One call with retries. ``repeatable=False`` marks calls unsafe to repeat after an
-        ambiguous failure; ``deletes_target`` a DELETE whose 404 to a repeat means it was done
-        (see the module docstring)."""
+        """One call with retries, all under one ``Idempotency-Key`` for a POST or PATCH (the
+        caller's, else a new one); ``deletes_target`` marks a DELETE whose 404 to a repeat means
+        it was done (see the module docstring)."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         path = urlsplit(url).path  # logs and errors never show the query string
         secrets = self._secrets(body)
         data = None if body is None else json.dumps(body, default=_wire_value)
-        headers = None if data is None else {"Content-Type": "application/json"}
+        headers = {} if data is None else {"Content-Type": "application/json"}
+        if method in IDEMPOTENCY_KEY_METHODS:
+            headers["Idempotency-Key"] = idempotency_key or str(uuid4())
         maybe_applied = False
         for attempt in range(self.retry.max_retries + 1):
             last = attempt == self.retry.max_retries
@@ -292,14 +307,13 @@ class RecallClient:
                     allow_redirects=False,
                 )
             except AMBIGUOUS_FAILURES as exc:
-                sent = not _certainly_not_sent(exc)
-                if last or (sent and not repeatable):
+                if last:
                     raise RecallConnectionError(
                         _redact(f"Could not reach Recall: {_describe_exception(exc)}", secrets),
                         method=method,
                         path=path,
                     ) from exc
-                maybe_applied = maybe_applied or sent
+                maybe_applied = maybe_applied or not _certainly_not_sent(exc)
                 self._wait(method, path, type(exc).__name__, attempt, self.retry.backoff(attempt))
                 continue
 
@@ -309,10 +323,9 @@ class RecallClient:
                 return _success_body(response, method, path)
             if status == 404 and deletes_target and maybe_applied:
                 return None  # an earlier attempt already deleted it
-            retryable = status in RETRY_ALWAYS or (repeatable and status in RETRY_IF_REPEATABLE)
-            if not retryable or last:
+            if status not in RETRYABLE_STATUSES or last:
                 raise _error_from_response(response, method, path, secrets)
-            maybe_applied = maybe_applied or status in RETRY_IF_REPEATABLE
+            maybe_applied = maybe_applied or status in MAYBE_APPLIED_STATUSES
             delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
             response.close()
             self._wait(method, path, str(status), attempt, delay)

@@ -345,16 +345,15 @@ def test_create_calendar_is_retried_when_recall_certainly_did_not_apply_it(recal
 
 
 @pytest.mark.parametrize("kind", ["502", "504"])
-def test_creates_are_not_repeated_after_a_gateway_error(recall_emulator, kind):
+def test_creates_are_repeated_after_a_gateway_error(recall_emulator, kind):
     client = fast_client(recall_emulator)
     recall_emulator.inject_fault(kind, count=1, path="/api/v2/calendars/")
-    with pytest.raises(RecallServerError):
-        create_calendar(client)
+    create_calendar(client)
     recall_emulator.inject_fault(kind, count=1, path="/api/v1/bot/")
-    with pytest.raises(RecallServerError):
-        client.create_bot(meeting_url="https://zoom.us/j/1")
-    assert len(requests_to(recall_emulator, "POST", "/api/v2/calendars/")) == 1
-    assert len(requests_to(recall_emulator, "POST", "/api/v1/bot/")) == 1
+    client.create_bot(meeting_url="https://zoom.us/j/1")
+    assert len(requests_to(recall_emulator, "POST", "/api/v2/calendars/")) == 2
+    assert len(requests_to(recall_emulator, "POST", "/api/v1/bot/")) == 2
+    assert len(recall_emulator.calendars) == len(recall_emulator.bots) == 1
 
 
 def test_schedule_bot_is_repeated_after_a_gateway_error(client, recall_emulator, calendar):
@@ -375,15 +374,43 @@ def test_stall_past_the_timeout_is_retried_for_reads(recall_emulator):
     assert len(requests_to(recall_emulator, "GET", "/api/v2/calendars/")) == 2
 
 
-def test_create_calendar_is_not_repeated_after_a_read_timeout(recall_emulator, caplog):
-    recall_emulator.inject_fault("stall", count=1, seconds=0.6, path="/api/v2/calendars/")
-    with pytest.raises(RecallConnectionError) as excinfo:
-        create_calendar(fast_client(recall_emulator, timeout=0.2, max_retries=3))
-    assert excinfo.value.status_code is None
-    assert "no answer in time" in excinfo.value.message
-    assert len(requests_to(recall_emulator, "POST", "/api/v2/calendars/")) == 1
-    assert len(recall_emulator.calendars) == 1, "Recall applied it: a repeat would duplicate it"
-    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+@pytest.mark.parametrize(
+    ("path", "create"),
+    [
+        ("/api/v2/calendars/", create_calendar),
+        ("/api/v1/bot/", lambda client: client.create_bot(meeting_url="https://zoom.us/j/1")),
+    ],
+)
+def test_a_create_that_timed_out_is_repeated_and_makes_one_object(recall_emulator, path, create):
+    """Recall applied the first try but answered too late; the retry, under the same key, gets
+    the first answer instead of a second object."""
+    recall_emulator.inject_fault("stall", count=1, seconds=0.6, path=path)
+    created = create(fast_client(recall_emulator, timeout=0.2, max_retries=3))
+    tries = requests_to(recall_emulator, "POST", path)
+    assert len(tries) == 2
+    assert tries[0].headers["idempotency-key"] == tries[1].headers["idempotency-key"]
+    objects = recall_emulator.calendars if "calendars" in path else recall_emulator.bots
+    assert list(objects) == [created["id"]]
+
+
+def test_every_post_and_patch_carries_its_own_idempotency_key(client, recall_emulator):
+    first = create_calendar(client)
+    create_calendar(client, idempotency_key="connect-alice")
+    client.update_calendar(first["id"], oauth_email="a@example.com")
+    client.retrieve_calendar(first["id"])
+    client.delete_calendar(first["id"])
+    keys = [(r.method, r.headers.get("idempotency-key")) for r in recall_emulator.requests]
+    assert [method for method, _ in keys] == ["POST", "POST", "PATCH", "GET", "DELETE"]
+    assert keys[1][1] == "connect-alice"
+    assert len({keys[0][1], keys[1][1], keys[2][1]}) == 3 and None not in dict(keys[:3]).values()
+    assert keys[3][1] is None and keys[4][1] is None
+
+
+def test_a_caller_key_replays_the_first_create(client, recall_emulator):
+    """One logical operation spread over two calls (a worker that crashed and ran again)."""
+    first = create_calendar(client, idempotency_key="connect-alice")
+    again = create_calendar(client, idempotency_key="connect-alice")
+    assert again["id"] == first["id"] and len(recall_emulator.calendars) == 1
 
 
 def test_persistent_stall_is_a_connection_error_after_every_retry(recall_emulator):
@@ -439,7 +466,7 @@ def test_no_secret_in_logs_or_errors_during_failing_calls(recall_emulator, caplo
     capture(lambda: create_calendar(client))
     recall_emulator.clear_faults()
     capture(lambda: create_calendar(client, platform="bogus"))
-    recall_emulator.inject_fault("stall", count=1, seconds=0.5, path="/api/v2/calendars/")
+    recall_emulator.inject_fault("stall", count=3, seconds=0.5, path="/api/v2/calendars/")
     capture(lambda: create_calendar(client))
     recall_emulator.inject_fault("502", count=10)
     capture(lambda: client.update_calendar("cal", oauth_client_secret=CLIENT_SECRET))

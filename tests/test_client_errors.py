@@ -16,7 +16,6 @@ import pytest
 from django_recall_calendar.client import RecallClient
 from django_recall_calendar.exceptions import (
     RecallAuthenticationError,
-    RecallConnectionError,
     RecallError,
     RecallInvalidRequestError,
     RecallNotFoundError,
@@ -277,24 +276,27 @@ def test_an_http_next_link_follows_the_scheme_of_base_url(recall):
 # Ambiguous failures -------------------------------------------------------------------------------
 
 
-def test_create_calendar_is_not_repeated_after_the_connection_drops(recall):
+def test_create_calendar_is_repeated_under_its_key_after_the_connection_drops(recall):
     recall.drop()
+    recall.answer(201, {"id": "cal"})
     client = make_client(recall, max_retries=3)
-    with pytest.raises(RecallConnectionError):
-        client.create_calendar(
-            platform="google_calendar",
-            oauth_client_id="id",
-            oauth_client_secret=CLIENT_SECRET,
-            oauth_refresh_token=REFRESH_TOKEN,
-        )
-    assert len(recall.requests) == 1
+    created = client.create_calendar(
+        platform="google_calendar",
+        oauth_client_id="id",
+        oauth_client_secret=CLIENT_SECRET,
+        oauth_refresh_token=REFRESH_TOKEN,
+    )
+    assert created == {"id": "cal"}
+    keys = [r["headers"]["Idempotency-Key"] for r in recall.requests]
+    assert len(keys) == 2 and keys[0] == keys[1]
 
 
-def test_create_bot_is_not_repeated_after_a_502(recall):
+def test_create_bot_is_repeated_under_its_key_after_a_502(recall):
     recall.answer(502, "")
-    with pytest.raises(RecallServerError):
-        make_client(recall, max_retries=3).create_bot(meeting_url="https://zoom.us/j/1")
-    assert len(recall.requests) == 1
+    recall.answer(201, {"id": "bot"})
+    assert make_client(recall, max_retries=3).create_bot(meeting_url="https://zoom.us/j/1")
+    keys = [r["headers"]["Idempotency-Key"] for r in recall.requests]
+    assert len(keys) == 2 and keys[0] == keys[1]
 
 
 def test_a_get_is_repeated_after_the_connection_drops(recall):

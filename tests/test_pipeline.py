@@ -184,6 +184,23 @@ def test_recall_down_gives_a_clear_message_and_keeps_nothing(
     assert not UserSocialAuth.objects.exists()
 
 
+@pytest.mark.parametrize(("backend", "platform"), PROVIDERS)
+def test_a_timeout_on_the_create_still_connects_exactly_one_calendar(
+    alice, alice_client, recall_emulator, settings, backend, platform
+):
+    """Recall created the calendar but answered after the client gave up; the retry carries the
+    same Idempotency-Key, so Recall answers with that calendar instead of making a second."""
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "TIMEOUT": 0.3}
+    recall_emulator.inject_fault("stall", count=1, seconds=1.0, path="/api/v2/calendars/")
+
+    page = oauth_connect(alice_client, recall_emulator, backend, "alice@work.example")
+
+    assert messages_of(page) == []
+    [remote] = remote_calendars(recall_emulator)
+    assert [str(c.recall_id) for c in Calendar.objects.all()] == [remote["id"]]
+    assert len(recall_emulator.requests_for("POST", "/api/v2/calendars/")) == 2
+
+
 @pytest.fixture
 def database_refuses_calendars():
     """The database refusing new calendar rows (a constraint, a full disk...)."""

@@ -29,7 +29,7 @@ RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 class UnrulyOptions:
     """How unruly: the longest hold (emulated seconds) and the share of messages sent twice."""
 
-    max_delay: float = 2.0
+    max_delay: float = 0.5
     duplicate_rate: float = 0.2
     seed: int | None = None
 
