@@ -19,7 +19,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``readme_host`` tests run only with ``--readme-host`` (.ci/run gives them a pass)."""
+    """``readme_host`` tests run only with ``--readme-host`` (.ci/run gives them a pass); the
+    suite's emulator validates strictly (unknown bot_config keys are refused too)."""
+    strict = pytest.mark.recall_emulator(strict=True)
+    for item in items:
+        item.add_marker(strict)
     if config.getoption("--readme-host"):
         return
     skip = pytest.mark.skip(reason="slow: run with --readme-host (.ci/run does)")
@@ -39,6 +43,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if connection.vendor != "postgresql":
         why = marker.kwargs.get("reason", "needs PostgreSQL")
         pytest.skip(f"{why}: set DATABASE_URL to a PostgreSQL database")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Every request our code sends fits Recall's Create Bot schema (strict): a 400 for a schema
+    break fails the test, unless the test sends one on purpose (``sends_invalid_bot_config``).
+    Checked before the fixtures are torn down, without changing the order they are set up in."""
+    emulator = getattr(item, "funcargs", {}).get("recall_emulator")
+    if emulator is not None and not item.get_closest_marker("sends_invalid_bot_config"):
+        assert emulator.schema_refusals == [], "a request broke Recall's Create Bot schema"
 
 
 @pytest.fixture

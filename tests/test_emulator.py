@@ -571,6 +571,7 @@ def test_a_dispatched_bot_cannot_be_deleted_or_changed(recall_http, join_at):
         ({"meeting_url": "https://zoom.us/j/1", "metadata": {"a": 1}}, "metadata"),
     ],
 )
+@pytest.mark.sends_invalid_bot_config
 def test_invalid_bot_bodies(recall_http, body, field):
     response = recall_http.post("/api/v1/bot/", json=body)
 

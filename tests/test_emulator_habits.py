@@ -244,6 +244,7 @@ def test_scheduling_onto_a_started_bot_gives_a_new_bot(recall_emulator, recall_h
 
 
 # ----- bot_config validation ---------------------------------------------------------------------
+@pytest.mark.sends_invalid_bot_config
 def test_a_bot_name_over_100_characters_is_refused(recall_emulator, recall_http, meeting):
     body = {"deduplication_key": "k", "bot_config": {"bot_name": "x" * 101}}
 
@@ -255,6 +256,7 @@ def test_a_bot_name_over_100_characters_is_refused(recall_emulator, recall_http,
     assert answer.json()["message"].startswith("bot_config: bot_name:")
 
 
+@pytest.mark.sends_invalid_bot_config
 def test_wrong_types_in_bot_config_are_refused(recall_emulator, recall_http, meeting):
     config = {"recording_config": "on", "metadata": {"n": 1}, "join_at": "tomorrow"}
     body = {"deduplication_key": "k", "bot_config": config}
@@ -265,6 +267,7 @@ def test_wrong_types_in_bot_config_are_refused(recall_emulator, recall_http, mee
 
 
 @pytest.mark.recall_emulator(strict=True)
+@pytest.mark.sends_invalid_bot_config
 def test_strict_validation_refuses_keys_the_schema_does_not_know(recall_emulator, recall_http):
     answer = recall_http.post(
         "/api/v1/bot/", json={"meeting_url": "https://zoom.us/j/1", "botname": "x"}

@@ -55,11 +55,19 @@ class RecallApi:
         strict: bool = False,
     ) -> None:
         self.strict = strict
+        self.schema_refusals: list[tuple[str, str, dict[str, Any]]] = []
         self.workspace = workspace
         self.transaction = transaction
         self.base_url = base_url
         self.page_size = page_size
         self.on_calendar_created: Callable[[dict[str, Any]], None] | None = None
+
+    def _schema_errors(self, request: Request, config: dict[str, Any]) -> Errors:
+        """What the Create Bot schema refuses in ``config``, remembered for the test to check."""
+        errors = bot_config_errors(config, strict=self.strict)
+        if errors:
+            self.schema_refusals.append((request.method, request.path, dict(errors)))
+        return errors
 
     def register(self, router: Router) -> None:
         router.add("/api/v2/calendars/", {"GET": self.list_calendars, "POST": self.create_calendar})
@@ -232,7 +240,7 @@ class RecallApi:
         elif not isinstance(config, dict):
             errors.add("bot_config", "Expected a dictionary of items.")
         else:
-            nested = bot_config_errors(config, strict=self.strict)
+            nested = self._schema_errors(request, config)
             if nested:
                 errors["bot_config"] = nested
         with self.transaction():
@@ -253,7 +261,7 @@ class RecallApi:
         if url and structured_meeting_url(url) is None:
             errors.add("meeting_url", "Invalid meeting URL or unsupported meeting platform.")
         others = {name: value for name, value in body.items() if name != "meeting_url"}
-        errors.update(bot_config_errors(others, strict=self.strict))
+        errors.update(self._schema_errors(request, others))
         errors.raise_if_any()
         fields = dict(body)
         fields["join_at"] = parse_ts(body["join_at"]) if body.get("join_at") else None

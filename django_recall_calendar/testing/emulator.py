@@ -213,6 +213,11 @@ class RecallEmulator:
         return self.outgoing.settle(timeout)
 
     @property
+    def schema_refusals(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(method, path, errors) of every request refused for breaking the Create Bot schema."""
+        return list(self.api.schema_refusals)
+
+    @property
     def failed_deliveries(self) -> list[Delivery]:
         """Every attempt the receiver refused or could not be reached for (also logged)."""
         return list(self.outgoing.failures)
