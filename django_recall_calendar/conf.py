@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "DEDUPLICATION": "meeting",
     "SCHEDULING_MODE": "managed",
     "DEFAULT_RECORDING_POLICY": "off",
+    # Title words or phrases a new calendar starts with: such a meeting is not recorded.
+    "DEFAULT_SKIP_TITLE_KEYWORDS": [],
     "TIMEOUT": 10.0,
     "MAX_RETRIES": 4,
     "RETRY_AFTER_CAP": 60.0,
@@ -118,3 +120,15 @@ def platform_for_backend(backend_name: str) -> str | None:
 def default_recording_policy() -> str:
     """The recording policy a new calendar starts with (a model field default)."""
     return get("DEFAULT_RECORDING_POLICY")
+
+
+def default_skip_title_keywords() -> list[str]:
+    """The title keywords a new calendar starts with (a model field default); a copy, so one
+    calendar's list never aliases the setting's."""
+    value = get("DEFAULT_SKIP_TITLE_KEYWORDS") or []
+    if not isinstance(value, list | tuple) or not all(isinstance(word, str) for word in value):
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}['DEFAULT_SKIP_TITLE_KEYWORDS'] must be a list of strings, "
+            f"not {value!r}."
+        )
+    return list(value)

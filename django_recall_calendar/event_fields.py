@@ -3,7 +3,8 @@ alike.
 
 Recall passes the provider's own event object through untouched: a Google Calendar ``events``
 resource or a Microsoft Graph ``event``. Deriving the few fields the app filters on (title,
-organizer, attendees and their responses, cancelled, series, all-day) into columns lets the admin,
+organizer, attendees and their responses, cancelled, series, all-day, private, not-a-meeting) into
+columns lets the admin,
 the REST API and the recording policy query them without parsing JSON per row, and in one vocabulary
 for both providers.
 
@@ -40,6 +41,20 @@ MICROSOFT_RESPONSES = {
     "notResponded": NEEDS_ACTION,
 }
 
+#: Sensitivities, normalised across providers (Google ``visibility``, Microsoft ``sensitivity``);
+#: "" for everything else (default, public, normal, personal).
+PRIVATE = "private"
+CONFIDENTIAL = "confidential"
+SENSITIVITIES = {"private": PRIVATE, "confidential": CONFIDENTIAL}
+
+#: Google's ``eventType`` values of time blocks that are not meetings, by their normalised kind;
+#: "" (a meeting) for ``default`` and any other value.
+GOOGLE_KINDS = {
+    "focusTime": "focus_time",
+    "outOfOffice": "out_of_office",
+    "workingLocation": "working_location",
+}
+
 #: The CalendarEvent columns :func:`derive_fields` fills.
 DERIVED_FIELDS = (
     "title",
@@ -49,6 +64,8 @@ DERIVED_FIELDS = (
     "is_cancelled",
     "recurring_event_id",
     "is_all_day",
+    "sensitivity",
+    "kind",
 )
 
 
@@ -95,6 +112,8 @@ def _google(raw: dict, owner: str) -> dict[str, Any]:
         "is_cancelled": raw.get("status") == "cancelled",
         "recurring_event_id": _text(raw.get("recurringEventId")),
         "is_all_day": bool(start.get("date")) and not start.get("dateTime"),
+        "sensitivity": SENSITIVITIES.get(_text(raw.get("visibility")), ""),
+        "kind": GOOGLE_KINDS.get(_text(raw.get("eventType")), ""),
     }
 
 
@@ -117,6 +136,8 @@ def _microsoft(raw: dict, owner: str) -> dict[str, Any]:
         "is_cancelled": raw.get("isCancelled") is True,
         "recurring_event_id": _text(raw.get("seriesMasterId")),
         "is_all_day": raw.get("isAllDay") is True,
+        "sensitivity": SENSITIVITIES.get(_text(raw.get("sensitivity")), ""),
+        "kind": "",
     }
 
 

@@ -42,6 +42,23 @@ class RecordOverride(models.TextChoices):
     NEVER = "never", _("Never record")
 
 
+class Sensitivity(models.TextChoices):
+    """Google's ``visibility`` and Microsoft's ``sensitivity``, where they keep an event private."""
+
+    NORMAL = "", _("Normal")
+    PRIVATE = "private", _("Private")
+    CONFIDENTIAL = "confidential", _("Confidential")
+
+
+class EventKind(models.TextChoices):
+    """Google's ``eventType`` where it marks a block of time that is not a meeting."""
+
+    MEETING = "", _("Meeting")
+    FOCUS_TIME = "focus_time", _("Focus time")
+    OUT_OF_OFFICE = "out_of_office", _("Out of office")
+    WORKING_LOCATION = "working_location", _("Working location")
+
+
 class Calendar(models.Model):
     """A calendar connected at Recall: the primary calendar of one OAuth account of one user."""
 
@@ -92,6 +109,15 @@ class Calendar(models.Model):
         _("minimum attendees"),
         default=0,
         help_text=_("Record only meetings with at least this many attendees (0: any)."),
+    )
+    skip_title_keywords = models.JSONField(
+        _("skip titles with"),
+        default=conf.default_skip_title_keywords,
+        blank=True,
+        help_text=_(
+            "Words or phrases: a meeting whose title contains one is not recorded by the policy "
+            "(case does not matter)."
+        ),
     )
     series_overrides = models.JSONField(
         _("recurring series overrides"),
@@ -198,6 +224,22 @@ class CalendarEvent(models.Model):
     is_cancelled = models.BooleanField(_("cancelled"), default=False)
     recurring_event_id = models.CharField(_("recurring series id"), max_length=1024, blank=True)
     is_all_day = models.BooleanField(_("all day"), default=False)
+    sensitivity = models.CharField(
+        _("sensitivity"), max_length=16, choices=Sensitivity.choices, default="", blank=True
+    )
+    kind = models.CharField(
+        _("kind"), max_length=24, choices=EventKind.choices, default="", blank=True
+    )
+
+    #: The bot that last reported on this meeting (several events share one bot).
+    bot_outcome = models.ForeignKey(
+        "BotOutcome",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("bot outcome"),
+    )
 
     record_override = models.CharField(
         _("recording override"),
@@ -307,7 +349,7 @@ class SelfManagedBot(models.Model):
     """
 
     deduplication_key = models.CharField(_("deduplication key"), max_length=2000, unique=True)
-    recall_bot_id = models.UUIDField(_("Recall bot id"), null=True, blank=True)
+    recall_bot_id = models.UUIDField(_("Recall bot id"), null=True, blank=True, db_index=True)
     meeting_url = models.TextField(_("meeting URL"))
     join_at = models.DateTimeField(_("join at"))
     events = models.ManyToManyField(CalendarEvent, related_name="self_managed_bots", blank=True)
@@ -321,3 +363,72 @@ class SelfManagedBot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deduplication_key} -> {self.recall_bot_id or _('(creating)')}"
+
+
+class BotStatus(models.TextChoices):
+    """The statuses of Recall's bot webhooks (``bot.<status>``), in the order a bot moves."""
+
+    JOINING_CALL = "joining_call", _("Joining")
+    IN_WAITING_ROOM = "in_waiting_room", _("In the waiting room")
+    IN_CALL_NOT_RECORDING = "in_call_not_recording", _("In the meeting, not recording")
+    RECORDING_PERMISSION_ALLOWED = "recording_permission_allowed", _("Allowed to record")
+    RECORDING_PERMISSION_DENIED = "recording_permission_denied", _("Recording refused")
+    IN_CALL_RECORDING = "in_call_recording", _("Recording")
+    CALL_ENDED = "call_ended", _("Left the meeting")
+    DONE = "done", _("Done")
+    FATAL = "fatal", _("Failed")
+
+
+class BotResult(models.TextChoices):
+    """What a bot achieved so far, for filters and counts."""
+
+    IN_PROGRESS = "in_progress", _("In progress")
+    RECORDED = "recorded", _("Recorded")
+    FAILED = "failed", _("Failed to record")
+
+
+class BotOutcome(models.Model):
+    """What Recall's bot webhooks told about one bot, whichever meetings it serves.
+
+    One row per Recall bot, not per event: a bot shared by several users' copies of a meeting
+    reports once, and every event that bot serves points here (``CalendarEvent.bot_outcome``).
+    """
+
+    recall_bot_id = models.UUIDField(_("Recall bot id"), unique=True)
+    status = models.CharField(_("status"), max_length=32, choices=BotStatus.choices)
+    sub_code = models.CharField(_("sub-code"), max_length=100, blank=True)
+    status_at = models.DateTimeField(_("status time"))
+    first_status_at = models.DateTimeField(
+        _("first status time"), help_text=_("The earliest status time reported: when it started.")
+    )
+    recorded = models.BooleanField(
+        _("recorded"), default=False, help_text=_("The bot reported recording at some point.")
+    )
+    failure_status = models.CharField(
+        _("failure status"), max_length=32, choices=BotStatus.choices, blank=True
+    )
+    failure_sub_code = models.CharField(_("failure sub-code"), max_length=100, blank=True)
+    result = models.CharField(
+        _("result"),
+        max_length=16,
+        choices=BotResult.choices,
+        default=BotResult.IN_PROGRESS,
+        db_index=True,
+    )
+    history = models.JSONField(
+        _("history"),
+        default=list,
+        blank=True,
+        help_text=_('Every status received, in event time order: [{"status", "sub_code", "at"}].'),
+    )
+    metadata = models.JSONField(_("bot metadata"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("bot outcome")
+        verbose_name_plural = _("bot outcomes")
+        ordering = ["-first_status_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.recall_bot_id}: {self.get_status_display()}"

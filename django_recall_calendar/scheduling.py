@@ -12,18 +12,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import conf, signals
 from .backends import get_backend
+from .bot_status import format_local
 from .client import RecallClient
 from .dedup import canonical_meeting_url, deduplication_key
 from .exceptions import RecallError
 from .models import Calendar, CalendarEvent, RecordingPolicy, RecordOverride
-from .policies import should_record, unrecordable_reason
+from .policies import should_record, skip_rule, unrecordable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ __all__ = [
     "bot_config_for",
     "bot_config_problem",
     "bot_state",
+    "bot_summary",
     "canonical_meeting_url",
     "deduplication_key",
     "has_bot",
@@ -201,17 +203,38 @@ def _bot_is_current(event: CalendarEvent) -> bool:
     return get_backend().is_current(event, deduplication_key(event))
 
 
-def bot_state(event: CalendarEvent) -> tuple[str, str]:
-    """("scheduled" | "none" | "not_possible", a readable reason) for the admin and the REST API."""
-    if event.end_time <= timezone.now():
-        return "not_possible", "ended"
-    if has_bot(event):
-        return "scheduled", f"bot joins at {event.start_time:%Y-%m-%d %H:%M} UTC"
+class BotSummary(NamedTuple):
+    """Whether a bot goes to a meeting, why (not), and for a skipped meeting the rule
+    (:class:`.policies.Rule`) that skipped it ("" when none did)."""
+
+    state: str
+    reason: str
+    rule: str = ""
+
+
+def bot_summary(event: CalendarEvent, now: datetime | None = None) -> BotSummary:
+    """The :class:`BotSummary` of ``event`` for the admin, the REST API and the pages; times are
+    in the current (the viewer's) time zone."""
+    now = now or timezone.now()
+    if event.end_time <= now:
+        if event.bot_outcome_id or has_bot(event, now):
+            return BotSummary("not_possible", "ended")
+        decision = skip_rule(event)
+        return BotSummary("not_possible", "ended", "" if decision.record else decision.rule)
+    if has_bot(event, now):
+        return BotSummary("scheduled", f"bot joins at {format_local(event.start_time, now)}")
+    decision = should_record(event, now=now)
+    rule = "" if decision.record else decision.rule
     reason = _impossible(event)
     if reason:
-        return "not_possible", reason
-    decision = should_record(event)
-    return "none", decision.reason if not decision.record else "wanted, not scheduled yet"
+        return BotSummary("not_possible", reason, rule)
+    return BotSummary("none", decision.reason if rule else "wanted, not scheduled yet", rule)
+
+
+def bot_state(event: CalendarEvent) -> tuple[str, str]:
+    """("scheduled" | "none" | "not_possible", a readable reason) for the admin and the REST API."""
+    summary = bot_summary(event)
+    return summary.state, summary.reason
 
 
 @dataclass

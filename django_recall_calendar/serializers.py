@@ -12,9 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import scheduling
-from .models import Calendar, CalendarEvent, RecordingPolicy, RecordOverride
-from .policies import POLICY_OPTIONS
+from . import bot_status, scheduling
+from .models import BotResult, BotStatus, Calendar, CalendarEvent, RecordingPolicy, RecordOverride
+from .policies import POLICY_OPTIONS, Rule, clean_keywords
 
 
 class CalendarSerializer(serializers.ModelSerializer):
@@ -25,6 +25,14 @@ class CalendarSerializer(serializers.ModelSerializer):
         read_only=True, help_text=_("Why Recall disconnected the calendar, when it said.")
     )
     recording_policy = serializers.ChoiceField(choices=RecordingPolicy.choices, required=False)
+    skip_title_keywords = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        help_text=_(
+            "Words or phrases: a meeting whose title contains one is not recorded by the policy "
+            "(case ignored)."
+        ),
+    )
 
     class Meta:
         model = Calendar
@@ -48,6 +56,12 @@ class CalendarSerializer(serializers.ModelSerializer):
             "created_at",
         ]
 
+    def validate_skip_title_keywords(self, value: list[str]) -> list[str]:
+        try:
+            return clean_keywords(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
 
 BOT_STATES = [
     ("scheduled", _("A bot will join")),
@@ -57,10 +71,26 @@ BOT_STATES = [
 
 
 class CalendarEventSerializer(serializers.ModelSerializer):
-    """A meeting as a front end shows it: times, link, whether a bot joins and why (not)."""
+    """A meeting as a front end shows it: times, link, whether a bot joins and why (not), the rule
+    that skipped it, and what the bot did."""
 
     bot_state = serializers.SerializerMethodField()
     bot_state_reason = serializers.SerializerMethodField()
+    skip_rule = serializers.SerializerMethodField(
+        help_text=_("For a meeting no bot goes to: the rule that skipped it.")
+    )
+    bot_status = serializers.SerializerMethodField(
+        help_text=_("The last status the meeting's bot reported (null before it reports).")
+    )
+    bot_result = serializers.SerializerMethodField(
+        help_text=_("Whether the bot recorded, failed to, or is still at it.")
+    )
+    bot_status_description = serializers.SerializerMethodField(
+        help_text=_('What the bot did, in words: e.g. "Failed to record: the host refused ...".')
+    )
+    bot_status_at = serializers.SerializerMethodField(
+        help_text=_("When Recall says the bot reached its status.")
+    )
     attendees_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -82,24 +112,50 @@ class CalendarEventSerializer(serializers.ModelSerializer):
             "is_deleted",
             "bot_state",
             "bot_state_reason",
+            "skip_rule",
+            "bot_status",
+            "bot_result",
+            "bot_status_description",
+            "bot_status_at",
             "record_override",
         ]
         read_only_fields = fields
 
     @staticmethod
-    def _bot_state(event: CalendarEvent) -> tuple[str, str]:
-        """scheduling.bot_state, computed once per event for the two fields that show it."""
-        if not hasattr(event, "_api_bot_state"):
-            event._api_bot_state = scheduling.bot_state(event)
-        return event._api_bot_state
+    def _summary(event: CalendarEvent) -> scheduling.BotSummary:
+        """scheduling.bot_summary, computed once per event for the fields that show it."""
+        if not hasattr(event, "_api_bot_summary"):
+            event._api_bot_summary = scheduling.bot_summary(event)
+        return event._api_bot_summary
 
     @extend_schema_field(serializers.ChoiceField(choices=BOT_STATES))
     def get_bot_state(self, event: CalendarEvent) -> str:
-        return self._bot_state(event)[0]
+        return self._summary(event).state
 
     @extend_schema_field(serializers.CharField())
     def get_bot_state_reason(self, event: CalendarEvent) -> str:
-        return str(self._bot_state(event)[1] or "")
+        return str(self._summary(event).reason or "")
+
+    @extend_schema_field(serializers.ChoiceField(choices=Rule.choices, allow_null=True))
+    def get_skip_rule(self, event: CalendarEvent) -> str | None:
+        return self._summary(event).rule or None
+
+    @extend_schema_field(serializers.ChoiceField(choices=BotStatus.choices, allow_null=True))
+    def get_bot_status(self, event: CalendarEvent) -> str | None:
+        return event.bot_outcome.status if event.bot_outcome else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=BotResult.choices, allow_null=True))
+    def get_bot_result(self, event: CalendarEvent) -> str | None:
+        return event.bot_outcome.result if event.bot_outcome else None
+
+    @extend_schema_field(serializers.CharField())
+    def get_bot_status_description(self, event: CalendarEvent) -> str:
+        return bot_status.describe(event.bot_outcome) if event.bot_outcome else ""
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_bot_status_at(self, event: CalendarEvent) -> str | None:
+        outcome = event.bot_outcome
+        return serializers.DateTimeField().to_representation(outcome.status_at) if outcome else None
 
     @extend_schema_field(serializers.IntegerField())
     def get_attendees_count(self, event: CalendarEvent) -> int:

@@ -1,4 +1,9 @@
-"""Signals a host can listen to. Each is sent with ``sender`` set to the model class."""
+"""Signals a host can listen to. Each is sent with ``sender`` set to the model class.
+
+The bot signals are sent once per change a bot reports, not per delivery: a repeated or late
+delivery that changes nothing sends nothing. ``events`` lists every meeting the bot serves (one bot
+can serve several users' copies of a meeting).
+"""
 
 from django.dispatch import Signal
 
@@ -13,3 +18,14 @@ events_synced = Signal()
 bot_scheduled = Signal()
 #: A bot was removed from an event. kwargs: ``event``.
 bot_unscheduled = Signal()
+#: A bot reported a new status (Recall's ``bot.*`` webhooks). kwargs: ``outcome`` (the
+#: :class:`~.models.BotOutcome`), ``events``, ``status``, ``previous_status`` ("" for the first
+#: report), ``description`` (a sentence a person reads).
+bot_status_changed = Signal()
+#: A bot shut down (``bot.done``): the recording, if any, can be fetched now. kwargs: ``outcome``,
+#: ``events``, ``recorded`` (whether the bot recorded at all).
+bot_done = Signal()
+#: A bot failed to record (could not join, was refused, or left without recording). kwargs:
+#: ``outcome``, ``events``, ``reason`` (a sentence a person reads, e.g. "Failed to record: nobody
+#: let the bot in from the waiting room in time").
+bot_failed = Signal()

@@ -23,7 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import signals
+from . import outcomes, signals
 from .client import SECRET_FIELDS, RecallClient
 from .event_fields import DERIVED_FIELDS, derive_fields
 from .exceptions import RecallNotFoundError
@@ -321,6 +321,7 @@ def _apply_page(
     result.changed_ids.extend(changed)
     if rows:
         _upsert(rows)
+        outcomes.link_events(rows)
     return changed
 
 

@@ -33,7 +33,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from . import calendars, conf, sync
+from . import calendars, conf, outcomes, sync
 from .models import Calendar, DeliveryStatus, WebhookDelivery
 from .utils import parse_datetime_or_none, parse_uuid
 
@@ -180,7 +180,7 @@ def record(verified: VerifiedDelivery) -> WebhookDelivery | None:
         payload=verified.payload,
         calendar_recall_id=_calendar_recall_id(verified.payload["data"]),
     )
-    if verified.event_type not in HANDLERS:
+    if not handles(verified.event_type):
         delivery.status = DeliveryStatus.IGNORED
         delivery.last_error = _unsupported(verified.event_type)
         delivery.processed_at = timezone.now()
@@ -307,6 +307,8 @@ def process_delivery(delivery_id: int, *, force: bool = False) -> str:
     if not _claim(rows, now, force=force, processed_by=None):
         return rows.values_list("status", flat=True).first() or ""
     delivery = WebhookDelivery.objects.select_related("calendar").get(pk=delivery_id)
+    if delivery.event_type in outcomes.EVENT_TYPES:
+        return _process_bot_report(delivery, now)
     handler = HANDLERS.get(delivery.event_type)
     calendar = delivery.calendar or _find_calendar(delivery.calendar_recall_id)
     if handler is None:
@@ -319,6 +321,19 @@ def process_delivery(delivery_id: int, *, force: bool = False) -> str:
     except Exception as exc:
         return _fail(delivery, now, exc)
     return _finish(delivery, now, DeliveryStatus.PROCESSED, "", calendar=calendar)
+
+
+def _process_bot_report(delivery: WebhookDelivery, now: datetime) -> str:
+    """A ``bot.<status>`` delivery: no calendar is named, the bot's own row is updated."""
+    try:
+        report = outcomes.parse_report(delivery.event_type, delivery.payload.get("data") or {})
+    except outcomes.InvalidReport as exc:
+        return _finish(delivery, now, DeliveryStatus.IGNORED, str(exc))
+    try:
+        outcomes.apply_report(report)
+    except Exception as exc:
+        return _fail(delivery, now, exc)
+    return _finish(delivery, now, DeliveryStatus.PROCESSED, "")
 
 
 def _finish(
@@ -394,10 +409,16 @@ def _earliest_last_updated(payloads: list[dict[str, Any]]) -> datetime | None:
     return min(stamps)
 
 
+#: Handlers of the calendar events, each given the calendar the delivery names.
 HANDLERS: dict[str, Callable[[WebhookDelivery, Calendar, datetime], None]] = {
     CALENDAR_UPDATE: _refresh_calendar,
     CALENDAR_SYNC_EVENTS: _sync_events,
 }
+
+
+def handles(event_type: str) -> bool:
+    """Whether deliveries of ``event_type`` are processed (calendar events and bot statuses)."""
+    return event_type in HANDLERS or event_type in outcomes.EVENT_TYPES
 
 
 # -- operations (manage.py recall_webhooks, admin) -------------------------------------------------

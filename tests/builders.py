@@ -205,3 +205,29 @@ def deliveries(calendar: Calendar | None, count: int, **fields) -> list[WebhookD
     return WebhookDelivery.objects.bulk_create(
         _delivery(calendar, dict(fields)) for _ in range(count)
     )
+
+
+def bot_webhook(
+    emulator,
+    bot_id: str,
+    status: str,
+    sub_code: str | None = None,
+    *,
+    at: datetime | None = None,
+    metadata: dict | None = None,
+):
+    """A signed ``bot.<status>`` webhook about ``bot_id`` (Recall's shape in webhooks.json),
+    delivered now; ``at`` is the status time it reports (default: now)."""
+    at = at or timezone.now()
+    data = {
+        "bot": {"id": str(bot_id), "metadata": metadata or {}},
+        "data": {"code": status, "sub_code": sub_code, "updated_at": at.isoformat()},
+    }
+    return emulator.send_webhook(f"bot.{status}", data)
+
+
+def bot_id_of(event: CalendarEvent) -> str:
+    """The Recall id of the bot managed scheduling put on ``event`` (read back from the row)."""
+    event.refresh_from_db()
+    (entry,) = event.bots
+    return entry["bot_id"]

@@ -128,7 +128,13 @@ def test_calendar_detail_is_read_only_for_recall_fields_and_shows_raw_escaped(ad
     assert response.status_code == 200
     html = response.content.decode()
     form_fields = set(response.context["adminform"].form.fields)
-    assert form_fields == {"recording_policy", "skip_declined", "min_attendees", "series_overrides"}
+    assert form_fields == {
+        "recording_policy",
+        "skip_declined",
+        "min_attendees",
+        "skip_title_keywords",
+        "series_overrides",
+    }
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert '<pre class="recall-json">{\n  &quot;id&quot;: &quot;x&quot;,' in html

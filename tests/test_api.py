@@ -44,6 +44,11 @@ EVENT_FIELDS = {
     "is_deleted",
     "bot_state",
     "bot_state_reason",
+    "skip_rule",
+    "bot_status",
+    "bot_result",
+    "bot_status_description",
+    "bot_status_at",
     "record_override",
 }
 
@@ -144,6 +149,7 @@ def test_calendar_fields(api, alice):
         status_changes=[{"status": "disconnected", "reason": "Token revoked"}],
         recording_policy="organizer",
         min_attendees=3,
+        skip_title_keywords=["private"],
     )
     data = api.get(url("api-calendar-detail", calendar.pk)).json()
     assert data == {
@@ -156,6 +162,7 @@ def test_calendar_fields(api, alice):
         "recording_policy": "organizer",
         "skip_declined": True,
         "min_attendees": 3,
+        "skip_title_keywords": ["private"],
         "last_synced_at": None,
         "created_at": data["created_at"],
     }

@@ -171,6 +171,8 @@ def test_google_timed_recurring_event_organized_by_owner():
         "is_cancelled": False,
         "recurring_event_id": "abc123",
         "is_all_day": False,
+        "sensitivity": "",
+        "kind": "",
     }
 
 
@@ -212,6 +214,8 @@ def test_microsoft_occurrence_invited_and_accepted():
         "is_cancelled": False,
         "recurring_event_id": "AAMkAGI2-master",
         "is_all_day": False,
+        "sensitivity": "",
+        "kind": "",
     }
 
 
@@ -238,6 +242,44 @@ def test_platform_unknown_falls_back_to_the_payload_shape():
     assert derive_fields(google_raw(), platform="")["title"] == "Weekly sync"
 
 
+@pytest.mark.parametrize(
+    ("raw", "platform", "sensitivity"),
+    [
+        (google_raw(visibility="private"), "google_calendar", "private"),
+        (google_raw(visibility="confidential"), "google_calendar", "confidential"),
+        (google_raw(visibility="default"), "google_calendar", ""),
+        (google_raw(visibility="public"), "google_calendar", ""),
+        (google_raw(visibility=["private"]), "google_calendar", ""),
+        (google_raw(), "google_calendar", ""),
+        (microsoft_raw(sensitivity="private"), "microsoft_outlook", "private"),
+        (microsoft_raw(sensitivity="confidential"), "microsoft_outlook", "confidential"),
+        (microsoft_raw(sensitivity="normal"), "microsoft_outlook", ""),
+        (microsoft_raw(sensitivity="personal"), "microsoft_outlook", ""),
+        (microsoft_raw(sensitivity=7), "microsoft_outlook", ""),
+    ],
+)
+def test_visibility_and_sensitivity_mark_private_and_confidential_events(
+    raw, platform, sensitivity
+):
+    assert derive_fields(raw, platform=platform)["sensitivity"] == sensitivity
+
+
+@pytest.mark.parametrize(
+    ("event_type", "kind"),
+    [
+        ("focusTime", "focus_time"),
+        ("outOfOffice", "out_of_office"),
+        ("workingLocation", "working_location"),
+        ("default", ""),
+        ("fromGmail", ""),
+        (None, ""),
+    ],
+)
+def test_google_event_type_marks_blocks_of_time_that_are_not_meetings(event_type, kind):
+    raw = google_raw(eventType=event_type)
+    assert derive_fields(raw, platform="google_calendar")["kind"] == kind
+
+
 @pytest.mark.parametrize("raw", [None, {}, [], "text", 42])
 @pytest.mark.parametrize("platform", ["google_calendar", "microsoft_outlook"])
 def test_empty_or_malformed_payload_gives_blank_fields(raw, platform):
@@ -250,6 +292,8 @@ def test_empty_or_malformed_payload_gives_blank_fields(raw, platform):
         "is_cancelled": False,
         "recurring_event_id": "",
         "is_all_day": False,
+        "sensitivity": "",
+        "kind": "",
     }
 
 

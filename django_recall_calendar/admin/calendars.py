@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from .. import calendars, scheduling, sync
 from ..client import RecallClient
 from ..exceptions import RecallError
+from ..forms import KeywordsField
 from ..models import Calendar, CalendarStatus, RecordOverride
 from ..policies import POLICY_FIELDS
 from ..scheduling import has_bot_condition
@@ -41,7 +42,10 @@ def annotate_counts(queryset: QuerySet[Calendar]) -> QuerySet[Calendar]:
 
 
 class CalendarForm(forms.ModelForm):
-    """Checks the one free-form field staff edit: the policy reads it on every sync."""
+    """Checks the free-form fields staff edit: the policy reads them on every sync."""
+
+    class Meta:
+        field_classes = {"skip_title_keywords": KeywordsField}
 
     def clean_series_overrides(self) -> dict:
         value = self.cleaned_data["series_overrides"] or {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.db.models import Q, QuerySet
 
@@ -43,6 +44,11 @@ class SchedulingBackend:
 
     def has_bot_condition(self, prefix: str = "") -> Q:
         """SQL for "the event has a bot"; ``prefix`` reaches the event through a join."""
+        raise NotImplementedError
+
+    def events_of_bot(self, bot_id: UUID, near: datetime) -> list[int]:
+        """The primary keys of the events the bot ``bot_id`` serves; ``near`` is a time the bot
+        reported (its meetings start around then)."""
         raise NotImplementedError
 
     def needs_distinct(self) -> bool:

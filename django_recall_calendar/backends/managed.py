@@ -7,10 +7,11 @@ calendar, so our record of a bot is the ``bots`` list of Recall's last answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ..client import RecallClient
@@ -18,6 +19,11 @@ from ..dedup import canonical_meeting_url
 from ..models import CalendarEvent
 from ..utils import parse_datetime_or_none
 from .base import SchedulingBackend
+
+#: Where a bot's meetings are looked for first: those starting around the time it reported (a
+#: bot joins at the start and is done within the meeting's length); the whole table otherwise.
+BOT_WINDOW_BEFORE = timedelta(days=2)
+BOT_WINDOW_AFTER = timedelta(days=1)
 
 
 class ManagedBackend(SchedulingBackend):
@@ -48,12 +54,33 @@ class ManagedBackend(SchedulingBackend):
         # Comparing the JSON value with [] is portable across SQLite and PostgreSQL.
         return ~Q(**{f"{prefix}bots": []})
 
+    def events_of_bot(self, bot_id: UUID, near: datetime) -> list[int]:
+        nearby = CalendarEvent.objects.filter(
+            start_time__gte=near - BOT_WINDOW_BEFORE, start_time__lte=near + BOT_WINDOW_AFTER
+        )
+        return _listing(nearby, bot_id) or _listing(CalendarEvent.objects.all(), bot_id)
+
 
 def _store_bots(event: CalendarEvent, answer: Mapping[str, Any]) -> None:
     """Keep Recall's ``bots`` list of the answered event, on this instance and in the database."""
     event.bots = list(answer.get("bots") or [])
     recall_id = answer.get("id") or event.recall_id
     CalendarEvent.objects.filter(recall_id=recall_id).update(bots=event.bots)
+
+
+def _listing(events: QuerySet[CalendarEvent], bot_id: UUID) -> list[int]:
+    """The events of ``events`` whose ``bots`` list names ``bot_id``.
+
+    A text match on the JSON narrows the rows in SQL on SQLite and PostgreSQL alike (JSON
+    containment is not portable); each candidate's list is then checked entry by entry.
+    """
+    text = str(bot_id)
+    candidates = events.filter(bots__icontains=text).values_list("pk", "bots")
+    return [
+        pk
+        for pk, bots in candidates
+        if any(isinstance(bot, dict) and str(bot.get("bot_id")).lower() == text for bot in bots)
+    ]
 
 
 def _live_bots(event: CalendarEvent, now: datetime | None) -> list[dict]:

@@ -251,6 +251,11 @@ class SelfManagedBackend(SchedulingBackend):
     def needs_distinct(self) -> bool:
         return True
 
+    def events_of_bot(self, bot_id: UUID, near: datetime) -> list[int]:
+        """The events of the bot's row (a bot replaced since is no longer the events')."""
+        events = CalendarEvent.objects.filter(self_managed_bots__recall_bot_id=bot_id)
+        return list(events.values_list("pk", flat=True).distinct())
+
     def with_bot_records(self, events: QuerySet[CalendarEvent]) -> QuerySet[CalendarEvent]:
         return events.prefetch_related("self_managed_bots")
 

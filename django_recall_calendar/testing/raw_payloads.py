@@ -24,6 +24,9 @@ class RawInputs:
     self_email: str | None = None
     series_id: str | None = None
     description: str = ""
+    #: Provider keys set over the rendered payload, e.g. ``{"visibility": "private"}`` (Google)
+    #: or ``{"sensitivity": "private"}`` (Microsoft).
+    raw_extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _attendee(entry: Any) -> dict[str, Any]:
@@ -158,5 +161,7 @@ def microsoft_event(
 def build_raw(event: dict[str, Any], inputs: RawInputs, start: datetime, end: datetime) -> dict:
     """The provider payload matching the event's calendar platform."""
     if event["platform"] == "microsoft_outlook":
-        return microsoft_event(event, inputs, start, end)
-    return google_event(event, inputs, start, end)
+        raw = microsoft_event(event, inputs, start, end)
+    else:
+        raw = google_event(event, inputs, start, end)
+    return {**raw, **inputs.raw_extra}

@@ -41,7 +41,7 @@ EVENT_FIELDS = {
     "raw",
     "bots",
 }
-RAW_FIELDS = {"title", "organizer", "attendees", "series_id", "description"}
+RAW_FIELDS = {"title", "organizer", "attendees", "series_id", "description", "raw_extra"}
 
 
 def event_key(event: dict[str, Any]) -> tuple[str, str]:

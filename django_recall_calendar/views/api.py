@@ -196,7 +196,9 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet, ApiViewSet):
     def get_queryset(self) -> QuerySet[CalendarEvent]:
         if getattr(self, "swagger_fake_view", False):
             return CalendarEvent.objects.none()
-        events = CalendarEvent.objects.for_user(self.request.user).select_related("calendar")
+        events = CalendarEvent.objects.for_user(self.request.user).select_related(
+            "calendar", "bot_outcome"
+        )
         return scheduling.with_bot_records(events)
 
     def filter_queryset(self, queryset: QuerySet[CalendarEvent]) -> QuerySet[CalendarEvent]:
@@ -260,6 +262,8 @@ class SchemaView(SpectacularAPIView):
         "PREPROCESSING_HOOKS": ["django_recall_calendar.views.api.only_this_api"],
         # The override is read on events and written to bot/: one enum, one name.
         "ENUM_NAME_OVERRIDES": {
-            "RecordOverrideEnum": "django_recall_calendar.models.RecordOverride"
+            "RecordOverrideEnum": "django_recall_calendar.models.RecordOverride",
+            "BotStatusEnum": "django_recall_calendar.models.BotStatus",
+            "SkipRuleEnum": "django_recall_calendar.policies.Rule",
         },
     }
