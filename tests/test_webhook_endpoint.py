@@ -189,7 +189,7 @@ def test_body_is_read_for_at_most_limit_plus_one_bytes(secret):
 
 def test_body_at_the_limit_is_accepted_and_one_byte_more_is_not(client, secret, settings):
     settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "WEBHOOK_MAX_BODY_SIZE": 4096}
-    base = json.loads(envelope("bot.done"))
+    base = json.loads(envelope("recording.done"))
     base["data"]["pad"] = ""
     padding = 4096 - len(json.dumps(base).encode())
     base["data"]["pad"] = "p" * padding
@@ -229,7 +229,7 @@ def test_an_unusable_secret_counts_as_none(client, settings, caplog):
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["webhook-headers", "svix-headers"])
 def test_both_header_styles_are_accepted(client, secret, legacy):
-    body = envelope("bot.done")
+    body = envelope("recording.done")
     headers = sign(body, legacy=legacy)
 
     response = post(client, body, headers)
@@ -249,7 +249,7 @@ def test_secret_rotation_accepts_old_and_new_secret_only(client, settings):
     statuses = [
         post(client, body, sign(body, secret=key)).status_code
         for key in (SECRET, OTHER_SECRET, third)
-        for body in [envelope("bot.done")]
+        for body in [envelope("recording.done")]
     ]
 
     assert statuses == [200, 200, 400]
@@ -268,7 +268,7 @@ def insert_path(request, monkeypatch):
 
 
 def test_a_duplicate_is_acknowledged_and_stored_once(client, secret, insert_path):
-    body = envelope("bot.done")
+    body = envelope("recording.done")
     headers = sign(body)
 
     first = post(client, body, headers)
@@ -288,7 +288,9 @@ def test_a_delivery_is_linked_to_its_known_calendar(client, secret, insert_path)
     assert WebhookDelivery.objects.get().calendar == calendar
 
 
-@pytest.mark.parametrize("event", ["bot.done", "recording.done", "transcript.done", "calendar.x"])
+@pytest.mark.parametrize(
+    "event", ["bot.log", "bot.status_change", "recording.done", "transcript.done", "calendar.x"]
+)
 def test_other_event_types_are_stored_ignored_with_the_reason(client, emulator, event):
     body = envelope(event)
 
@@ -304,7 +306,7 @@ def test_other_event_types_are_stored_ignored_with_the_reason(client, emulator, 
 
 def test_recording_costs_a_fixed_handful_of_queries(client, secret, django_assert_max_num_queries):
     """Calendar lookup, savepoint, insert, release (or rollback): the acknowledgement stays fast."""
-    body = envelope("bot.done")
+    body = envelope("recording.done")
     headers = sign(body)
 
     with django_assert_max_num_queries(4):
@@ -324,7 +326,7 @@ def test_a_rejected_delivery_is_logged_with_its_reason(client, secret, caplog):
 
 def test_a_payload_the_database_cannot_store_is_never_a_server_error(client, secret):
     """PostgreSQL's jsonb refuses NUL characters (400); SQLite stores them (200). Never a 5xx."""
-    body = json.dumps({"event": "bot.done", "data": {"note": "nul\u0000byte"}}).encode()
+    body = json.dumps({"event": "recording.done", "data": {"note": "nul\u0000byte"}}).encode()
 
     response = post(client, body, sign(body))
 
@@ -336,7 +338,7 @@ def test_a_payload_the_database_cannot_store_is_never_a_server_error(client, sec
 def test_the_senders_accept_header_never_refuses_a_delivery(client, secret, accept):
     """Content negotiation is not ours to enforce: a signed delivery is stored whatever ``Accept``
     says (DRF answered 406 before verifying, and the delivery was never recorded)."""
-    body = envelope("bot.done")
+    body = envelope("recording.done")
 
     accepted = post(client, body, {**sign(body), "Accept": accept})
     refused = post(client, body, {**sign(body, secret=OTHER_SECRET), "Accept": accept})
