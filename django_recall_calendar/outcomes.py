@@ -163,18 +163,19 @@ def _link(outcome: BotOutcome, report: BotReport) -> None:
     ).update(bot_outcome=outcome)
 
 
-def link_events(events: Iterable[CalendarEvent]) -> int:
-    """Point synced meetings (by Recall id) at the outcomes of the bots their ``bots`` lists name.
+def link_events(events: Iterable[tuple[uuid.UUID, list]]) -> int:
+    """Point synced meetings, given as (Recall id, ``bots`` list) pairs, at the outcomes of the
+    bots their lists name.
 
     A bot's webhooks can arrive before the sync that lists the bot on a meeting; the outcome is
     kept by bot id meanwhile and joined here. One query when no listed bot has reported.
     """
     by_bot: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for event in events:
-        for entry in event.bots or []:
+    for recall_id, bots in events:
+        for entry in bots or []:
             bot_id = parse_uuid(entry.get("bot_id")) if isinstance(entry, dict) else None
             if bot_id is not None:
-                by_bot.setdefault(bot_id, []).append(event.recall_id)
+                by_bot.setdefault(bot_id, []).append(recall_id)
     if not by_bot:
         return 0
     linked = 0

@@ -52,6 +52,8 @@ EVENT_UPDATE_FIELDS = [
 ]
 #: Columns of a new row, in the order of :func:`_event_row`'s values.
 INSERT_FIELDS = ["recall_id", *EVENT_UPDATE_FIELDS, "record_override", "bot_config"]
+#: Where a row holds its Recall id and its bots (to join bots that reported before the sync).
+RECALL_ID, BOTS = INSERT_FIELDS.index("recall_id"), INSERT_FIELDS.index("bots")
 #: Recall's platforms, as a set (``Platform.values`` builds a new list on every read).
 PLATFORMS = frozenset(Platform.values)
 
@@ -321,7 +323,7 @@ def _apply_page(
     result.changed_ids.extend(changed)
     if rows:
         _upsert(rows)
-        outcomes.link_events(rows)
+        outcomes.link_events((row[RECALL_ID], row[BOTS]) for row in rows)
     return changed
 
 
