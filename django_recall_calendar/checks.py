@@ -278,3 +278,32 @@ def check_setting_values(app_configs=None, **kwargs) -> list:
             if resolve is conf.user_settings:
                 break  # nothing else can be read
     return messages
+
+
+def _check_rate_limit_waits() -> None:
+    for key in ("RATE_LIMIT_WAIT", "RATE_LIMIT_TASK_WAIT"):
+        conf.duration(key)
+
+
+@register("recall_calendar")
+def check_rate_limits(app_configs=None, **kwargs) -> list:
+    """A malformed ``RATE_LIMITS`` entry (``"60/minute"`` is fine, ``"60 a minute"`` is not) would
+    otherwise fail the first Recall call of every process."""
+    from . import budget
+
+    if _user_settings() is None:
+        return []
+    messages = []
+    for resolve in (budget.rates, _check_rate_limit_waits):
+        try:
+            resolve()
+        except ImproperlyConfigured as exc:
+            messages.append(
+                Error(
+                    str(exc),
+                    hint="Rates read like '60/min' or '5/10s' (calls / period in s, min or h), "
+                    f"for the endpoint classes {', '.join(budget.CLASSES)}.",
+                    id="recall_calendar.E020",
+                )
+            )
+    return messages

@@ -36,7 +36,7 @@ from uuid import UUID, uuid4
 import requests
 from urllib3.exceptions import ConnectTimeoutError
 
-from . import __version__, conf
+from . import __version__, budget, conf
 from .exceptions import (
     RecallAuthenticationError,
     RecallConnectionError,
@@ -294,6 +294,7 @@ class RecallClient:
         maybe_applied = False
         for attempt in range(self.retry.max_retries + 1):
             last = attempt == self.retry.max_retries
+            budget.take(method, path)
             try:
                 # Never follow a redirect: it turns a POST into a GET, or (307/308) re-sends the
                 # body with its OAuth secrets to whatever host the Location names.
@@ -323,6 +324,8 @@ class RecallClient:
                 return _success_body(response, method, path)
             if status == 404 and deletes_target and maybe_applied:
                 return None  # an earlier attempt already deleted it
+            if status == 429:
+                budget.throttled(method, path)
             if status not in RETRYABLE_STATUSES or last:
                 raise _error_from_response(response, method, path, secrets)
             maybe_applied = maybe_applied or status in MAYBE_APPLIED_STATUSES

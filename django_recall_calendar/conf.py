@@ -54,6 +54,22 @@ DEFAULTS: dict[str, Any] = {
     # Absolute root of the host site (e.g. "https://app.example.com"), for links in emails sent
     # outside any request (a webhook marks a calendar disconnected in a background task).
     "SITE_URL": None,
+    # Recall's published limits per workspace (OpenAPI x-throttles) less a 5% margin: calls of
+    # other clients of the workspace and clock differences must not turn into 429s.
+    "RATE_LIMITS": {
+        "event_listings": "57/min",
+        "calendar_listings": "57/min",
+        "bot_scheduling": "570/min",
+        "bot_v1": "57/min",
+        "other": "285/min",
+    },
+    # Where the shared buckets live: None picks the Redis of a RedisCache default cache, else the
+    # database; or a URI of the limits library ("redis://host:6379/1", "memory://").
+    "RATE_LIMIT_STORAGE": None,
+    "RATE_LIMIT_KEY_PREFIX": "recall-calendar",
+    # Longest wait for a token: in a web request or command, and in a task (then it is deferred).
+    "RATE_LIMIT_WAIT": 5.0,
+    "RATE_LIMIT_TASK_WAIT": 2.0,
 }
 
 REQUIRED = frozenset({"API_KEY"})

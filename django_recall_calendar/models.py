@@ -432,3 +432,53 @@ class BotOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recall_bot_id}: {self.get_status_display()}"
+
+
+class BudgetCounter(models.Model):
+    """A counter of the shared Recall budget kept in the database (``RATE_LIMIT_STORAGE`` is
+    ``database://``); its row is also the lock that serialises takes from one bucket."""
+
+    key = models.CharField(_("key"), max_length=200, primary_key=True)
+    value = models.BigIntegerField(_("value"), default=0)
+    expires_at = models.FloatField(_("expires at (Unix time)"), default=0)
+
+    class Meta:
+        verbose_name = _("budget counter")
+        verbose_name_plural = _("budget counters")
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value}"
+
+
+class BudgetEntry(models.Model):
+    """One call in a bucket's moving window (database store of the shared Recall budget)."""
+
+    key = models.CharField(_("key"), max_length=200)
+    at = models.FloatField(_("at (Unix time)"))
+
+    class Meta:
+        verbose_name = _("budget entry")
+        verbose_name_plural = _("budget entries")
+        indexes = [models.Index(fields=["key", "at"], name="recall_budget_key_at")]
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.at}"
+
+
+class Lease(models.Model):
+    """A named lease one worker holds at a time (the workspace sweep, the deferred bots' drain).
+
+    Taken by a conditional UPDATE on an expired row, so it works across processes and machines;
+    a holder that dies frees it when ``expires_at`` passes.
+    """
+
+    name = models.CharField(_("name"), max_length=64, primary_key=True)
+    holder = models.CharField(_("holder"), max_length=64, blank=True)
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        verbose_name = _("lease")
+        verbose_name_plural = _("leases")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.holder or 'free'})"

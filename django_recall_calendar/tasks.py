@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import transaction
 
-from . import calendars, conf, scheduling, webhooks
+from . import budget, calendars, conf, scheduling, webhooks
 from .models import Calendar, DeliveryStatus
 
 logger = logging.getLogger(__name__)
@@ -88,10 +88,14 @@ def run_delivery(delivery_id: int, *, force: bool = False) -> str:
     """Process a stored delivery here and now; returns its status afterwards.
 
     When this attempt fails with a retry left, the retry is queued for ``next_attempt_at`` (on a
-    backend that can defer; otherwise ``recall_webhooks --retry-failed`` picks it up).
+    backend that can defer; otherwise ``recall_webhooks --retry-failed`` picks it up); so is a
+    delivery deferred because Recall's budget would make it wait longer than
+    ``RATE_LIMIT_TASK_WAIT``: the worker is free for other work meanwhile.
     """
-    status = webhooks.process_delivery(delivery_id, force=force)
-    retry_at = webhooks.retry_time(delivery_id) if status == DeliveryStatus.FAILED else None
+    with budget.waiting_at_most(conf.duration("RATE_LIMIT_TASK_WAIT").total_seconds()):
+        status = webhooks.process_delivery(delivery_id, force=force)
+    waiting = (DeliveryStatus.FAILED, DeliveryStatus.RECEIVED)
+    retry_at = webhooks.retry_time(delivery_id) if status in waiting else None
     if retry_at is not None:
         try:
             enqueue(process_webhook_delivery, delivery_id, run_after=retry_at)

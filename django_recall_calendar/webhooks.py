@@ -34,6 +34,7 @@ from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from . import calendars, conf, outcomes, sync
+from .budget import BudgetExhausted
 from .models import Calendar, DeliveryStatus, WebhookDelivery
 from .utils import parse_datetime_or_none, parse_uuid
 
@@ -318,6 +319,8 @@ def process_delivery(delivery_id: int, *, force: bool = False) -> str:
         return _finish(delivery, now, DeliveryStatus.IGNORED, reason)
     try:
         handler(delivery, calendar, now)
+    except BudgetExhausted as exc:
+        return _defer(delivery, now, exc)
     except Exception as exc:
         return _fail(delivery, now, exc)
     return _finish(delivery, now, DeliveryStatus.PROCESSED, "", calendar=calendar)
@@ -378,6 +381,23 @@ def _fail(delivery: WebhookDelivery, now: datetime, exc: Exception) -> str:
     return DeliveryStatus.FAILED
 
 
+def _defer(delivery: WebhookDelivery, now: datetime, exc: BudgetExhausted) -> str:
+    """Hand the delivery (and those it coalesced) back, due when Recall's budget has a token.
+
+    Not a failure: the attempt is not counted, and whatever the sync applied stays applied.
+    """
+    logger.info("Webhook delivery %s deferred: %s", delivery.message_id, exc)
+    _group(delivery, now).update(
+        status=DeliveryStatus.RECEIVED,
+        attempts=F("attempts") - 1,
+        last_error=f"Deferred: {exc.message}"[:MAX_ERROR_LENGTH],
+        next_attempt_at=exc.retry_at,
+        claimed_at=None,
+        processed_by=None,
+    )
+    return DeliveryStatus.RECEIVED
+
+
 def _refresh_calendar(delivery: WebhookDelivery, calendar: Calendar, now: datetime) -> None:
     sync.refresh_calendar(calendar)
 
@@ -435,9 +455,10 @@ def due_deliveries(now: datetime | None = None) -> QuerySet:
 
 
 def retry_time(delivery_id: int) -> datetime | None:
-    """When a failed delivery is due again (None: not failed, or out of retries)."""
+    """When a failed or deferred delivery is due again (None: neither, or out of retries)."""
+    waiting = (DeliveryStatus.FAILED, DeliveryStatus.RECEIVED)
     return (
-        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.FAILED)
+        WebhookDelivery.objects.filter(pk=delivery_id, status__in=waiting)
         .values_list("next_attempt_at", flat=True)
         .first()
     )

@@ -102,4 +102,12 @@ RECALL_CALENDAR = {
     "BACKOFF_BASE": 0.01,
     "BACKOFF_CAP": 0.05,
     "RETRY_AFTER_CAP": 0.2,
+    # One process runs the suite: its budget in memory, emptied for every test by the
+    # recall_emulator fixture, and roomy enough for a property test's hundred syncs; the tests of
+    # the budget set their own rates and stores (Redis, the database).
+    "RATE_LIMIT_STORAGE": "memory://",
+    "RATE_LIMITS": {
+        name: "100000/min"
+        for name in ("event_listings", "calendar_listings", "bot_scheduling", "bot_v1", "other")
+    },
 }

@@ -24,6 +24,7 @@ ALL_IDS = {
     "W010",
     "W011",
     "E012",
+    "E020",
 }
 
 #: The README's pipeline: ours right after load_extra_data.
@@ -274,3 +275,25 @@ def test_every_check_id_is_covered_by_this_module():
     source = Path(checks.__file__).read_text()
     declared = {part.split('"')[0] for part in source.split('id="recall_calendar.')[1:]}
     assert declared == ALL_IDS
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        {"event_listings": "60 a minute"},
+        {"event_listings": "0/min"},
+        {"event_listings": 60},
+        {"event_listing": "60/min"},
+    ],
+)
+def test_a_malformed_rate_limits_setting_fails_manage_py_check(valid, rates):
+    valid.RECALL_CALENDAR = {**valid.RECALL_CALENDAR, "RATE_LIMITS": rates}
+    message = only(recall_messages(), "E020")
+    assert message.level == ERROR
+    assert "RATE_LIMITS" in message.msg
+    assert "'60/min' or '5/10s'" in message.hint
+
+
+def test_a_negative_budget_wait_fails_manage_py_check(valid):
+    valid.RECALL_CALENDAR = {**valid.RECALL_CALENDAR, "RATE_LIMIT_TASK_WAIT": -1}
+    assert "RATE_LIMIT_TASK_WAIT" in only(recall_messages(), "E020").msg

@@ -132,6 +132,7 @@ def test_a_calendar_gone_at_recall_is_marked_missing_and_skipped(two_calendars):
 def test_no_calendars_is_not_an_error(recall_emulator):
     out, _ = run()
     assert out.strip() == (
+        "Recall calls: 0.\n"
         "Synced 0 of 0 calendar(s): 0 page(s), 0 event(s) read, 0 created, 0 updated, 0 deleted."
     )
 

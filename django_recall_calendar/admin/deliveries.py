@@ -13,12 +13,13 @@ from django.utils.translation import ngettext
 from .. import tasks
 from ..models import DeliveryStatus, WebhookDelivery
 from .actions import Skipped, report, run_each
+from .budget import budget_context
 from .display import pretty_json
 
 #: What a replay ending in one of these statuses means for the admin's message.
 SKIPPED_STATUSES = {
     DeliveryStatus.PROCESSING: _("a worker is processing it right now"),
-    DeliveryStatus.RECEIVED: _("a worker is processing it right now"),
+    DeliveryStatus.RECEIVED: _("deferred until Recall's rate limit budget has room (queued)"),
 }
 
 
@@ -66,6 +67,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = ["replay"]
+    change_list_template = "admin/recall_calendar/webhookdelivery/change_list.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        """The list, below the state of the shared Recall budget (what paces the processing)."""
+        return super().changelist_view(request, {**budget_context(), **(extra_context or {})})
 
     # The record of what Recall sent is evidence: nobody adds, edits or deletes it by hand.
     def has_add_permission(self, request: HttpRequest) -> bool:

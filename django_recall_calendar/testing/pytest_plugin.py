@@ -3,7 +3,8 @@
 ``@pytest.mark.recall_emulator(webhooks=False)`` (on a test, class or module) makes the emulator
 record its webhooks in ``deliveries`` without delivering them, for a test that drives each sync or
 posts the recorded deliveries itself; any other keyword is passed to ``RecallEmulator`` (e.g.
-``api_key="..."``, ``page_size=10``), and ``settings.RECALL_CALENDAR`` follows it.
+``api_key="..."``, ``page_size=10``), and ``settings.RECALL_CALENDAR`` follows it. Every test
+starts with Recall's whole rate limit budget (see ``budget.py``).
 
 Imports nothing of Django or of the emulator at module level, so loading it can never break a pytest
 run, with or without pytest-django.
@@ -143,7 +144,16 @@ def recall_emulator(request: pytest.FixtureRequest) -> Iterator[RecallEmulator]:
             "API_KEY": emulator.api_key,
             "WEBHOOK_SECRET": emulator.webhook_secret,
         }
+        _fresh_budget()
         yield emulator
+
+
+def _fresh_budget() -> None:
+    """Each test starts with the whole Recall budget (a database store rolls back by itself)."""
+    from .. import budget
+
+    if not budget.storage_uri().startswith("database:"):
+        budget.reset()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q, QuerySet
 
+from ... import budget
 from ...calendars import sync_calendar
 from ...client import RecallClient
 from ...exceptions import RecallError
@@ -36,16 +37,28 @@ class Command(BaseCommand):
             help="A calendar's local id or Recall id; repeat for several. Default: every calendar.",
         )
         parser.add_argument(
+            "--wait",
+            type=float,
+            default=3600.0,
+            metavar="SECONDS",
+            help="Longest wait for Recall's rate limit budget before a call fails (default 3600): "
+            "the command shares the budget with the site's workers and waits its turn.",
+        )
+        parser.add_argument(
             "--full",
             action="store_true",
             help="Read every event Recall holds, ignoring the sync watermark.",
         )
 
-    def handle(self, *args, calendars: list[str], full: bool, **options) -> None:
+    def handle(self, *args, calendars: list[str], full: bool, wait: float, **options) -> None:
         selected = list(select_calendars(calendars))
         failures: list[str] = []
         totals = SyncResult()
-        with RecallClient.from_settings() as client:
+        with (
+            RecallClient.from_settings() as client,
+            budget.waiting_at_most(wait),
+            budget.counting() as calls,
+        ):
             for calendar in selected:
                 try:
                     result = self.sync_one(calendar, client=client, full=full)
@@ -56,6 +69,11 @@ class Command(BaseCommand):
                     continue
                 for name in ("created", "updated", "deleted", "pages", "received"):
                     setattr(totals, name, getattr(totals, name) + getattr(result, name))
+        self.stdout.write(
+            f"Recall calls: {sum(calls.values())}"
+            + "".join(f", {count} {name}" for name, count in sorted(calls.items()))
+            + "."
+        )
         self.stdout.write(
             f"Synced {len(selected) - len(failures)} of {len(selected)} calendar(s): "
             f"{totals.pages} page(s), {totals.received} event(s) read, {totals.created} created, "
