@@ -35,6 +35,8 @@ RANKS = {
 
 #: Statuses after which the bot records nothing more.
 FINISHED = frozenset({BotStatus.CALL_ENDED, BotStatus.DONE, BotStatus.FATAL})
+#: Statuses that end a bot: only then is "it did not record" known for sure.
+ENDINGS = frozenset({BotStatus.DONE, BotStatus.FATAL})
 
 #: Statuses that explain a failure, strongest first: the one kept as the reason whatever the
 #: order the deliveries came in (a refused recording explains more than the call that ended).
@@ -121,10 +123,10 @@ def sub_code_sentence(sub_code: str) -> str:
 
 def result(status: str, recorded: bool) -> str:
     """The :class:`BotResult` of a bot at ``status`` that did (not) record: a bot that never
-    recorded fails when it is refused or finishes."""
+    recorded fails when it ends (until then a late "recording" may still be on its way)."""
     if recorded:
         return BotResult.RECORDED
-    if status in FINISHED or status == BotStatus.RECORDING_PERMISSION_DENIED:
+    if status in ENDINGS:
         return BotResult.FAILED
     return BotResult.IN_PROGRESS
 

@@ -9,7 +9,10 @@ recorded once and shown on each copy.
 Deliveries come in no promised order and may come late: a status moves a bot forward only
 (:func:`.bot_status.is_newer`), "recorded" is never forgotten, and the reason of a failure is the
 strongest one reported (:data:`.bot_status.FAILURE_STRENGTH`), so the same deliveries in any order
-leave the same row.
+leave the same row. Whether a bot failed is only decided when it ends (``done`` or ``fatal``), and
+then from Recall's own record of the bot (its ``status_changes``, one ``GET /api/v1/bot/{id}/``
+per ending): a ``bot.in_call_recording`` still on its way must not leave a recorded meeting marked
+failed, nor send the host a false ``bot_failed``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from django.db.models import Q
 
 from . import bot_status, signals
 from .backends import get_backend
+from .client import RecallClient
+from .exceptions import RecallNotFoundError
 from .models import BotOutcome, BotResult, BotStatus, CalendarEvent
 from .utils import parse_datetime_or_none, parse_uuid
 
@@ -92,18 +97,52 @@ class Change:
         return (self.previous_status, self.previous_result) != (outcome.status, outcome.result)
 
 
-def apply_report(report: BotReport) -> BotOutcome:
+def apply_report(report: BotReport, *, client: RecallClient | None = None) -> BotOutcome:
     """Record ``report`` on its bot's row, point the bot's meetings at it, then tell the host
-    (:mod:`.signals`) when the bot moved on. Safe to repeat: the same report changes nothing."""
+    (:mod:`.signals`) when the bot moved on. Safe to repeat: the same report changes nothing.
+
+    A report of the bot's end brings Recall's whole record of the bot along (read before the row
+    is locked, so no lock waits on Recall); a failure to read it raises, and the delivery is
+    retried like any other.
+    """
+    reports = [report]
+    if report.status in bot_status.ENDINGS:
+        reports += recalls_record(report, client or RecallClient.from_settings())
     with transaction.atomic():
         outcome, created = _locked_outcome(report)
         change = Change("" if created else outcome.status, "" if created else outcome.result)
-        _merge(outcome, report, created)
+        for each in reports:
+            _merge(outcome, each, created and each is report)
         outcome.save()
         _link(outcome, report)
     if change.moved(outcome):
         _announce(outcome, change)
     return outcome
+
+
+def recalls_record(report: BotReport, client: RecallClient) -> list[BotReport]:
+    """The bot's ``status_changes`` at Recall as reports ([] when Recall no longer has the bot)."""
+    try:
+        bot = client.retrieve_bot(report.bot_id)
+    except RecallNotFoundError:
+        return []
+    reports = []
+    for change in bot.get("status_changes") or []:
+        if not isinstance(change, dict) or f"bot.{change.get('code')}" not in EVENT_TYPES:
+            continue  # "ready" and codes this app does not know
+        at = parse_datetime_or_none(change.get("created_at"))
+        if at is not None:
+            sub_code = change.get("sub_code")
+            reports.append(
+                BotReport(
+                    report.bot_id,
+                    change["code"],
+                    sub_code[:_SUB_CODE_MAX] if isinstance(sub_code, str) else "",
+                    at,
+                    report.metadata,
+                )
+            )
+    return reports
 
 
 def _locked_outcome(report: BotReport) -> tuple[BotOutcome, bool]:
@@ -131,7 +170,7 @@ def _locked_outcome(report: BotReport) -> tuple[BotOutcome, bool]:
 def _merge(outcome: BotOutcome, report: BotReport, created: bool) -> None:
     """Fold ``report`` into the row: history, current status (forward only), recorded, failure."""
     entry = report.as_history()
-    if entry not in outcome.history:
+    if _history_key(entry) not in {_history_key(known) for known in outcome.history}:
         history = sorted([*outcome.history, entry], key=lambda item: item["at"])
         outcome.history = history[-MAX_HISTORY:]
     if created or bot_status.is_newer(report.status, report.at, outcome.status, outcome.status_at):
@@ -148,6 +187,12 @@ def _merge(outcome: BotOutcome, report: BotReport, created: bool) -> None:
     if report.metadata:
         outcome.metadata = report.metadata
     outcome.result = bot_status.result(outcome.status, outcome.recorded)
+
+
+def _history_key(entry: dict[str, str]) -> tuple[str, str, str]:
+    """A history entry's identity: a webhook and Recall's record of the same status may differ
+    below the second."""
+    return entry["status"], entry["sub_code"], entry["at"][:19]
 
 
 def _link(outcome: BotOutcome, report: BotReport) -> None:

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from django_recall_calendar import signals
+from django_recall_calendar.bot_status import describe
 from django_recall_calendar.client import RecallClient
 from django_recall_calendar.models import (
     BotOutcome,
@@ -87,13 +88,16 @@ def outcome_of(event: CalendarEvent) -> BotOutcome:
     return event.bot_outcome
 
 
+@pytest.mark.recall_emulator(unruly=False)
 def test_a_recorded_meeting_shows_on_every_copy_and_tells_the_host_once(
     recall_emulator, shared_meeting, heard
 ):
     copies, bot_id = shared_meeting
-    deliveries = walk(recall_emulator, bot_id, RECORDED_PATH)
+    recall_emulator.move_bot(bot_id, BotStatus.DONE, waiting_room=True)
 
-    assert all(d.status == 200 for d in deliveries)
+    bot_deliveries = [d for d in recall_emulator.deliveries if d.event.startswith("bot.")]
+    assert [d.event for d in bot_deliveries] == [f"bot.{status}" for status in RECORDED_PATH]
+    assert all(d.status == 200 for d in bot_deliveries)
     assert set(
         WebhookDelivery.objects.filter(event_type__startswith="bot.").values_list(
             "status", flat=True
@@ -112,62 +116,70 @@ def test_a_recorded_meeting_shows_on_every_copy_and_tells_the_host_once(
     assert not [name for name, _ in heard if name == "bot_failed"]
 
 
+def emulated(*moves):
+    """Drive the bot with the emulator's lifecycle control: ``(status, options)`` per move."""
+
+    def drive(emulator, bot_id):
+        for status, options in moves:
+            emulator.move_bot(bot_id, status, **options)
+
+    return drive
+
+
+def signed(statuses, sub_codes):
+    """Drive the bot with signed deliveries of our own, for paths the control does not walk
+    (a bot sent away from the waiting room never reaches the call)."""
+
+    def drive(emulator, bot_id):
+        walk(emulator, bot_id, statuses, sub_codes)
+
+    return drive
+
+
+@pytest.mark.recall_emulator(unruly=False)
 @pytest.mark.parametrize(
-    ("statuses", "sub_codes", "reason"),
+    ("drive", "reason"),
     [
         (
-            [BotStatus.JOINING_CALL, BotStatus.FATAL],
-            {BotStatus.FATAL: "meeting_not_found"},
+            emulated(("joining_call", {}), ("fatal", {"sub_code": "meeting_not_found"})),
             "Failed to record: the meeting was not found",
         ),
+        (emulated(("fatal", {})), "Failed to record: the meeting link is not valid"),
         (
-            [BotStatus.JOINING_CALL, BotStatus.FATAL],
-            {BotStatus.FATAL: "invalid_meeting_url"},
-            "Failed to record: the meeting link is not valid",
-        ),
-        (
-            [
-                BotStatus.JOINING_CALL,
-                BotStatus.IN_WAITING_ROOM,
-                BotStatus.CALL_ENDED,
-                BotStatus.DONE,
-            ],
-            {BotStatus.CALL_ENDED: "timeout_exceeded_waiting_room"},
+            signed(
+                [
+                    BotStatus.JOINING_CALL,
+                    BotStatus.IN_WAITING_ROOM,
+                    BotStatus.CALL_ENDED,
+                    BotStatus.DONE,
+                ],
+                {BotStatus.CALL_ENDED: "timeout_exceeded_waiting_room"},
+            ),
             "Failed to record: nobody let the bot in from the waiting room in time",
         ),
         (
-            [
-                BotStatus.JOINING_CALL,
-                BotStatus.IN_CALL_NOT_RECORDING,
-                BotStatus.RECORDING_PERMISSION_DENIED,
-                BotStatus.CALL_ENDED,
-                BotStatus.DONE,
-            ],
-            {
-                BotStatus.RECORDING_PERMISSION_DENIED: "permission_denied_by_host",
-                BotStatus.CALL_ENDED: "meeting_ended_by_host",
-            },
+            emulated(("recording_permission_denied", {}), ("done", {})),
             "Failed to record: the host refused the recording",
         ),
         (
-            [BotStatus.JOINING_CALL, BotStatus.FATAL],
-            {BotStatus.FATAL: "some_code_recall_adds_later"},
+            emulated(
+                ("in_call_not_recording", {}),
+                ("fatal", {"sub_code": "some_code_recall_adds_later"}),
+            ),
             "Failed to record: some code recall adds later",
         ),
     ],
     ids=["meeting-not-found", "bad-link", "waiting-room-timeout", "permission-denied", "unknown"],
 )
 def test_a_failed_bot_says_why_in_words_and_tells_the_host_once(
-    recall_emulator, shared_meeting, heard, statuses, sub_codes, reason
+    recall_emulator, shared_meeting, heard, drive, reason
 ):
     copies, bot_id = shared_meeting
-    walk(recall_emulator, bot_id, statuses, sub_codes)
+    drive(recall_emulator, bot_id)
 
     outcome = outcome_of(copies[1])
     assert outcome.result == BotResult.FAILED
     assert outcome.recorded is False
-    from django_recall_calendar.bot_status import describe
-
     assert describe(outcome) == reason
     failed = [kwargs for name, kwargs in heard if name == "bot_failed"]
     assert len(failed) == 1
@@ -175,43 +187,69 @@ def test_a_failed_bot_says_why_in_words_and_tells_the_host_once(
     assert len(failed[0]["events"]) == 2
 
 
+def test_an_unruly_recall_delivering_late_shuffled_and_twice_ends_where_an_orderly_one_does(
+    recall_emulator, shared_meeting, heard
+):
+    """The emulator's default: webhooks held, reordered, sometimes sent twice, then settled."""
+    copies, bot_id = shared_meeting
+    recall_emulator.move_bot(bot_id, BotStatus.DONE, waiting_room=True)
+    recall_emulator.settle()
+
+    outcome = outcome_of(copies[0])
+    assert outcome == outcome_of(copies[1])
+    assert (outcome.status, outcome.result) == (BotStatus.DONE, BotResult.RECORDED)
+    assert sorted(entry["status"] for entry in outcome.history) == sorted(RECORDED_PATH)
+    assert len([name for name, _ in heard if name == "bot_done"]) == 1
+    assert not [name for name, _ in heard if name == "bot_failed"]
+
+
+@pytest.mark.recall_emulator(unruly=False)
 def test_late_and_out_of_order_deliveries_never_move_a_bot_backwards(
     recall_emulator, shared_meeting, heard
 ):
     copies, bot_id = shared_meeting
-    start = timezone.now()
-    times = {status: start + timedelta(minutes=i) for i, status in enumerate(RECORDED_PATH)}
+    target, recall_emulator.webhook_url = recall_emulator.webhook_url, None
+    recall_emulator.move_bot(bot_id, BotStatus.DONE, waiting_room=True)  # recorded, not sent
+    recall_emulator.webhook_url = target
+    held = {d.event: d for d in recall_emulator.deliveries if d.event.startswith("bot.")}
     # Svix promises no order: "done" first, the rest late and shuffled, one of them twice.
-    order = [
-        BotStatus.DONE,
-        BotStatus.JOINING_CALL,
-        BotStatus.IN_CALL_RECORDING,
-        BotStatus.CALL_ENDED,
-        BotStatus.IN_WAITING_ROOM,
-    ]
-    sent = [
-        builders.bot_webhook(recall_emulator, bot_id, status, at=times[status]) for status in order
-    ]
-    recall_emulator.redeliver(sent[2])  # the same message again: stored once, processed once
+    order = ["done", "joining_call", "in_call_recording", "call_ended", "in_waiting_room"]
+    sent = [recall_emulator.redeliver(held[f"bot.{status}"]) for status in order]
+    recall_emulator.redeliver(held["bot.in_call_recording"])
 
+    assert all(delivery.status == 200 for delivery in sent)
     outcome = outcome_of(copies[0])
     assert outcome.status == BotStatus.DONE
-    assert outcome.status_at == times[BotStatus.DONE]
-    assert outcome.result == BotResult.RECORDED  # the late "recording" still counts
-    assert outcome.first_status_at == times[BotStatus.JOINING_CALL]
-    assert [entry["status"] for entry in outcome.history] == [
-        BotStatus.JOINING_CALL,
-        BotStatus.IN_WAITING_ROOM,
-        BotStatus.IN_CALL_RECORDING,
-        BotStatus.CALL_ENDED,
-        BotStatus.DONE,
-    ]
+    assert outcome.status_at.isoformat() == held["bot.done"].payload["data"]["data"]["updated_at"]
+    # Recall's own record of the bot, read when it ended, already said it recorded.
+    assert outcome.result == BotResult.RECORDED
+    assert [entry["status"] for entry in outcome.history] == RECORDED_PATH
     assert WebhookDelivery.objects.filter(message_id=sent[2].id).count() == 1
-    # The late ones told the host nothing new: one change (to done), one "done".
+    # The late ones told the host nothing new: one change (to done), one "done", no failure.
     assert [kwargs["status"] for name, kwargs in heard if name == "bot_status_changed"] == [
         BotStatus.DONE
     ]
     assert len([name for name, _ in heard if name == "bot_done"]) == 1
+    assert not [name for name, _ in heard if name == "bot_failed"]
+
+
+def test_deliveries_alone_in_any_order_keep_the_bot_moving_forward(recall_emulator, shared_meeting):
+    """Without Recall's record (deliveries of our own, the emulator's bot never moved), rank and
+    time still decide: a late "joining" never replaces "in the call"."""
+    copies, bot_id = shared_meeting
+    start = timezone.now()
+    for minutes, status in [(3, "in_call_recording"), (0, "joining_call"), (1, "in_waiting_room")]:
+        builders.bot_webhook(recall_emulator, bot_id, status, at=start + timedelta(minutes=minutes))
+
+    outcome = outcome_of(copies[0])
+    assert outcome.status == BotStatus.IN_CALL_RECORDING
+    assert outcome.first_status_at == start
+    assert outcome.result == BotResult.RECORDED
+    assert [entry["status"] for entry in outcome.history] == [
+        "joining_call",
+        "in_waiting_room",
+        "in_call_recording",
+    ]
 
 
 def test_a_failure_reason_is_the_same_whatever_the_order(recall_emulator, shared_meeting):
@@ -231,16 +269,17 @@ def test_a_failure_reason_is_the_same_whatever_the_order(recall_emulator, shared
         "zoom_local_recording_disabled",
         at=start + timedelta(minutes=2),
     )
+    assert outcome_of(copies[0]).result == BotResult.IN_PROGRESS  # not known until it ends
+    builders.bot_webhook(recall_emulator, bot_id, BotStatus.DONE, at=start + timedelta(minutes=6))
     outcome = outcome_of(copies[0])
-    assert outcome.status == BotStatus.CALL_ENDED
+    assert outcome.status == BotStatus.DONE
     assert outcome.failure_status == BotStatus.RECORDING_PERMISSION_DENIED
-    from django_recall_calendar.bot_status import describe
-
     assert describe(outcome) == (
         "Failed to record: recording is turned off in the host's Zoom settings"
     )
 
 
+@pytest.mark.recall_emulator(unruly=False)
 def test_a_bot_reporting_before_the_sync_lists_it_is_joined_to_its_meeting_later(
     recall_emulator,
 ):
