@@ -23,7 +23,7 @@ from django_recall_calendar.models import (
 )
 from tests import builders
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.recall_emulator(unruly=False)]
 
 ZOOM = "https://acme.zoom.us/j/85012345678"
 RECORDED_PATH = [
