@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import AbstractUser, Permission
 from django.utils import timezone
 
 from django_recall_calendar import calendars, sync
@@ -25,6 +25,8 @@ from django_recall_calendar.models import (
     WebhookDelivery,
 )
 
+from .connect_support import oauth_connect
+
 MEET = "https://meet.google.com/abc-defg-hij"
 
 
@@ -36,7 +38,7 @@ def user(
     staff: bool = False,
     perms: tuple[str, ...] = (),
     superuser: bool = False,
-):
+) -> AbstractUser:
     """A site user; ``perms`` are ``recall_calendar`` permission codenames (they imply staff)."""
     model = get_user_model()
     if superuser:
@@ -49,13 +51,15 @@ def user(
     return made
 
 
-def _owner(email: str):
+def _owner(email: str) -> AbstractUser:
     """The user a calendar of ``email`` belongs to when the test does not care (one per address)."""
     owner, _ = get_user_model().objects.get_or_create(username=email, defaults={"email": email})
     return owner
 
 
-def calendar(owner=None, email: str = "", *, save: bool = True, **fields) -> Calendar:
+def calendar(
+    owner: AbstractUser | None = None, email: str = "", *, save: bool = True, **fields
+) -> Calendar:
     """A connected Google calendar row with a made-up Recall id; Recall is never asked about it.
 
     ``email`` is its calendar address (default: the owner's username at example.com).
@@ -75,7 +79,7 @@ def recall_calendar(
     email: str = "owner@example.com",
     platform: str = Platform.GOOGLE_CALENDAR,
     *,
-    owner=None,
+    owner: AbstractUser | None = None,
     connect: bool = True,
     **fields,
 ) -> Calendar:
@@ -98,7 +102,7 @@ def recall_calendar(
     return row
 
 
-def connected_calendar(emulator, owner, email: str, **secrets: str) -> Calendar:
+def connected_calendar(emulator, owner: AbstractUser, email: str, **secrets: str) -> Calendar:
     """A calendar connected the real way: handed to Recall by the app, connected at the emulator,
     refreshed here. ``refresh_token``/``client_secret`` replace the made-up secrets."""
     created, _ = calendars.connect_calendar_for(
@@ -111,6 +115,19 @@ def connected_calendar(emulator, owner, email: str, **secrets: str) -> Calendar:
     )
     emulator.connect_calendar(str(created.recall_id), email=email)
     return sync.refresh_calendar(created)
+
+
+def oauth_calendar(
+    client, emulator, email: str, backend: str = "google-oauth2", *, connect: bool = False
+) -> Calendar:
+    """A calendar connected as its signed-in user would: social-auth's OAuth flow against the
+    emulator; with ``connect=True`` Recall then reports it connected (its webhook refreshes it)."""
+    oauth_connect(client, emulator, backend, email)
+    created = Calendar.objects.latest("pk")
+    if connect:
+        emulator.connect_calendar(str(created.recall_id), email=email)
+        created.refresh_from_db()
+    return created
 
 
 def _event(calendar: Calendar, start: datetime, minutes: int, fields: dict) -> CalendarEvent:

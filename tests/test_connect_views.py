@@ -21,8 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def alice_calendar(alice_client, recall_emulator) -> Calendar:
-    oauth_connect(alice_client, recall_emulator, "google-oauth2", "alice@work.example")
-    return Calendar.objects.get()
+    return builders.oauth_calendar(alice_client, recall_emulator, "alice@work.example")
 
 
 @pytest.fixture

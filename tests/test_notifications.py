@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 
 from django_recall_calendar.models import Calendar, CalendarStatus
+from tests import builders
 
 from .connect_support import CALENDARS_URL, oauth_connect
 
@@ -28,10 +29,9 @@ def notify(settings):
 
 def connected_calendar(client, emulator, backend="google-oauth2") -> Calendar:
     """A calendar connected through OAuth whose first sync Recall reported as done."""
-    oauth_connect(client, emulator, backend, "alice@work.example")
-    calendar = Calendar.objects.get()
-    emulator.connect_calendar(str(calendar.recall_id), email="alice@work.example")
-    calendar.refresh_from_db()
+    calendar = builders.oauth_calendar(
+        client, emulator, "alice@work.example", backend, connect=True
+    )
     assert calendar.status == CalendarStatus.CONNECTED
     mail.outbox.clear()
     return calendar
