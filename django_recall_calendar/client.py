@@ -46,7 +46,7 @@ from .exceptions import (
     RecallRateLimitError,
     RecallServerError,
 )
-from .retry import MAYBE_APPLIED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
+from .retry import MAYBE_APPLIED_STATUSES, RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -450,6 +450,7 @@ def _error_from_response(
         errors=_redact(errors, secrets),
         method=method,
         path=path,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
 
 

@@ -35,8 +35,11 @@ class RecallError(Exception):
         errors: Any = None,
         method: str | None = None,
         path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.message = message
+        #: Seconds Recall asked us to wait (its ``Retry-After``), when it said.
+        self.retry_after = retry_after
         self.status_code = status_code
         self.code = code
         self.errors = errors

@@ -254,6 +254,20 @@ class CalendarEvent(models.Model):
         blank=True,
         help_text=_("Per-meeting bot config, merged over the BOT_CONFIG setting when scheduling."),
     )
+    # A bot call Recall refused after the client's retries (429, 507, 5xx): kept, not dropped.
+    bot_failure = models.TextField(
+        _("bot call failure"),
+        blank=True,
+        default="",
+        db_default="",  # the sync's hand-written page upsert names only the columns it mirrors
+        help_text=_("Why Recall last refused this meeting's bot call; empty once it succeeds."),
+    )
+    bot_retry_at = models.DateTimeField(
+        _("bot call retry at"),
+        null=True,
+        blank=True,
+        help_text=_("When the refused bot call is tried again; empty when the meeting was missed."),
+    )
 
     objects = CalendarEventQuerySet.as_manager()
 

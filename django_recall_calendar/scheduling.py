@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import conf, signals
+from . import bot_retries, conf, signals
 from .backends import get_backend
 from .bot_status import format_local
 from .client import RecallClient
@@ -41,9 +41,11 @@ __all__ = [
     "deduplication_key",
     "has_bot",
     "has_bot_condition",
+    "next_bot_retry",
     "reconcile_calendar",
     "reconcile_candidates",
     "reconcile_events",
+    "retry_bot_calls",
     "schedule_bot",
     "set_record_override",
     "unschedule_bot",
@@ -221,8 +223,17 @@ def bot_summary(event: CalendarEvent, now: datetime | None = None) -> BotSummary
             return BotSummary("not_possible", "ended")
         decision = skip_rule(event)
         return BotSummary("not_possible", "ended", "" if decision.record else decision.rule)
+    failed = bot_retries.failure_state(event, lambda moment: format_local(moment, now))
+    if failed is not None:
+        return BotSummary(*failed)
     if has_bot(event, now):
-        return BotSummary("scheduled", f"bot joins at {format_local(event.start_time, now)}")
+        joins = f"bot joins at {format_local(event.start_time, now)}"
+        if bot_retries.changed_late(event):
+            joins += (
+                "; changed less than 10 minutes before the bot joins: Recall may not pass the "
+                "change on to the bot"
+            )
+        return BotSummary("scheduled", joins)
     decision = should_record(event, now=now)
     rule = "" if decision.record else decision.rule
     reason = _impossible(event)
@@ -284,9 +295,27 @@ def reconcile_events(
             result.failed += 1
             result.errors[str(event.recall_id)] = str(exc)
             logger.warning("Reconciling the bot of event %s failed: %s", event.recall_id, exc)
+            if isinstance(exc, RecallError):
+                bot_retries.record_failure(event, exc, now)
         else:
             setattr(result, outcome, getattr(result, outcome) + 1)
+            bot_retries.clear_failure(event)
     return result
+
+
+def retry_bot_calls(
+    *, client: RecallClient | None = None, now: datetime | None = None
+) -> ReconcileResult:
+    """Try again the bot calls Recall refused whose time has come; a meeting that started
+    meanwhile is marked missed. Failing again records the next retry (see ``bot_retries``)."""
+    now = now or timezone.now()
+    bot_retries.give_up_started(now)
+    return reconcile_events(bot_retries.due(now), client=client, now=now)
+
+
+def next_bot_retry() -> datetime | None:
+    """When the earliest refused bot call is due again (None when none waits)."""
+    return bot_retries.next_retry()
 
 
 def _reconcile_one(event: CalendarEvent, client: RecallClient | None, now: datetime) -> str:

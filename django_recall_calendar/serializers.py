@@ -67,6 +67,8 @@ BOT_STATES = [
     ("scheduled", _("A bot will join")),
     ("none", _("No bot")),
     ("not_possible", _("No bot can join")),
+    ("retrying", _("Recall refused the bot call; it is tried again")),
+    ("missed", _("Recall refused the bot call until the meeting started")),
 ]
 
 

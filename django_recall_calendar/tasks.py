@@ -101,7 +101,25 @@ def run_delivery(delivery_id: int, *, force: bool = False) -> str:
             enqueue(process_webhook_delivery, delivery_id, run_after=retry_at)
         except Exception:
             logger.exception("Could not enqueue the retry of webhook delivery %s", delivery_id)
+    _enqueue_bot_retries()
     return status
+
+
+def _enqueue_bot_retries() -> None:
+    """Queue ``retry_bot_calls`` for the earliest bot call Recall refused, if one waits.
+
+    The delivery itself counts as processed once its events are mirrored: a bot call Recall refused
+    is kept on its event and retried by this task of its own (or by ``recall_webhooks
+    --retry-failed`` on a backend that cannot defer). A task queued twice finds nothing due the
+    second time.
+    """
+    when = scheduling.next_bot_retry()
+    if when is None:
+        return
+    try:
+        enqueue(retry_bot_calls, run_after=when)
+    except Exception:
+        logger.exception("Could not enqueue the retry of refused bot calls")
 
 
 def retry_due(now: datetime | None = None) -> dict[str, int]:
@@ -111,6 +129,7 @@ def retry_due(now: datetime | None = None) -> dict[str, int]:
     for delivery_id in list(webhooks.due_deliveries(now).values_list("pk", flat=True)):
         status = run_delivery(delivery_id)
         counts[status] = counts.get(status, 0) + 1
+    scheduling.retry_bot_calls(now=now)
     return counts
 
 
@@ -124,6 +143,14 @@ def process_after_commit(delivery_ids: list[int], using: str | None = None) -> N
         transaction.on_commit(
             lambda pk=delivery_id: enqueue(process_webhook_delivery, pk), robust=True, using=using
         )
+
+
+@_task
+def retry_bot_calls() -> dict[str, int]:
+    """Try again the bot calls Recall refused that are due (and queue the next, if any)."""
+    result = scheduling.retry_bot_calls()
+    _enqueue_bot_retries()
+    return {"scheduled": result.scheduled + result.rescheduled, "failed": result.failed}
 
 
 @_task

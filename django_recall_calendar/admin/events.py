@@ -15,7 +15,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import conf, scheduling
+from .. import bot_retries, conf, scheduling
 from ..exceptions import RecallError
 from ..models import CalendarEvent
 from .actions import Skipped, WithoutBulkDelete, intermediate_page, report, run_each
@@ -38,6 +38,8 @@ BOT_STATE_LABELS = {
     "scheduled": _("Scheduled"),
     "none": _("None"),
     "not_possible": _("Not possible"),
+    "retrying": _("Refused by Recall"),
+    "missed": _("Missed"),
 }
 
 
@@ -248,7 +250,9 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
     def bot_state(self, obj: CalendarEvent) -> str:
         state, reason = scheduling.bot_state(obj)
         label = str(BOT_STATE_LABELS.get(state, state))
-        return f"{label}: {reason}" if reason and state != "scheduled" else label
+        # A scheduled bot's reason only says when it joins, unless Recall changed it late.
+        quiet = state == "scheduled" and not bot_retries.changed_late(obj)
+        return f"{label}: {reason}" if reason and not quiet else label
 
     @admin.display(description=_("attendees"))
     def formatted_attendees(self, obj: CalendarEvent):
