@@ -74,9 +74,7 @@ def next_retry() -> datetime | None:
     return CalendarEvent.objects.aggregate(first=Min("bot_retry_at"))["first"]
 
 
-def failure_state(
-    event: CalendarEvent, shown: Callable[[datetime], str]
-) -> tuple[str, str] | None:
+def failure_state(event: CalendarEvent, shown: Callable[[datetime], str]) -> tuple[str, str] | None:
     """("retrying", "will retry at ...") or ("missed", "missed: ...") when a call was refused;
     ``shown`` writes the retry time for the viewer."""
     if event.bot_retry_at is not None:

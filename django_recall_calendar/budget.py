@@ -79,6 +79,8 @@ class BudgetExhausted(RecallRateLimitError):
             code="budget_exhausted",
             method=method,
             path=path,
+            # Like Recall's own Retry-After, so a refused bot call is kept until the token frees.
+            retry_after=max((retry_at - datetime.now(UTC)).total_seconds(), 0.0),
         )
 
 

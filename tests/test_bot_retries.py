@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from django_recall_calendar import scheduling
+from django_recall_calendar import budget, scheduling
 from django_recall_calendar.calendars import sync_changes
 from django_recall_calendar.models import CalendarEvent, RecordingPolicy
 from tests import builders
@@ -76,6 +76,25 @@ def test_the_retry_schedules_the_bot_once_recall_accepts(recall_emulator, meetin
     assert len(recall_emulator.bots) == 1
     assert event.bot_failure == "" and event.bot_retry_at is None
     assert scheduling.bot_state(event)[0] == "scheduled"
+
+
+def test_a_bot_call_our_own_budget_refuses_is_retried_when_its_token_frees(
+    recall_emulator, meeting, settings
+):
+    calendar, _ = meeting
+    rates = {**settings.RECALL_CALENDAR["RATE_LIMITS"], "bot_scheduling": "1/10min"}
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "RATE_LIMITS": rates}
+    recall_emulator.add_event(str(calendar.recall_id), start_time=in_minutes(25))
+    started = timezone.now()
+
+    with budget.waiting_at_most(0):
+        sync_changes(calendar)
+
+    assert len(recall_emulator.bots) == 1
+    (refused,) = CalendarEvent.objects.exclude(bot_retry_at=None)
+    assert "budget" in refused.bot_failure
+    # Not the minute guessed when nobody says: the time the bucket has a token again.
+    assert started + timedelta(minutes=9) < refused.bot_retry_at <= started + timedelta(minutes=11)
 
 
 def test_a_meeting_that_starts_while_recall_refuses_is_missed(recall_emulator, meeting):
