@@ -169,86 +169,104 @@ def _find_calendar(calendar_recall_id: str) -> Calendar | None:
     return Calendar.objects.filter(recall_id=recall_id).first() if recall_id else None
 
 
-def record(verified: VerifiedDelivery) -> WebhookDelivery | None:
+@dataclass(frozen=True)
+class Recorded:
+    """A delivery just stored: enough to answer and to enqueue it, without loading the row."""
+
+    pk: int
+    status: str
+    using: str
+
+
+def record(verified: VerifiedDelivery) -> Recorded | None:
     """Store a verified delivery; the caller hands one still ``received`` to a worker.
 
     Returns None for a copy of an already stored delivery (the unique message id decided), which is
     not processed again. Event types the app does not handle are stored ``ignored`` at once.
     """
-    delivery = WebhookDelivery(
-        message_id=verified.message_id,
-        event_type=verified.event_type,
-        payload=verified.payload,
-        calendar_recall_id=_calendar_recall_id(verified.payload["data"]),
-    )
-    if not handles(verified.event_type):
-        delivery.status = DeliveryStatus.IGNORED
-        delivery.last_error = _unsupported(verified.event_type)
-        delivery.processed_at = timezone.now()
+    now = timezone.now()
+    handled = handles(verified.event_type)
+    values = {
+        "message_id": verified.message_id,
+        "event_type": verified.event_type,
+        "payload": verified.payload,
+        "calendar_recall_id": _calendar_recall_id(verified.payload["data"]),
+        "status": DeliveryStatus.RECEIVED if handled else DeliveryStatus.IGNORED,
+        "last_error": "" if handled else _unsupported(verified.event_type),
+        "received_at": now,
+        "processed_at": None if handled else now,
+    }
     connection = connections[router.db_for_write(WebhookDelivery)]
     try:
         if connection.in_atomic_block:  # a savepoint keeps a refused row from failing the caller's
             with transaction.atomic(using=connection.alias):
-                stored = _insert_once(delivery, connection)
+                pk = _insert_once(values, connection)
         else:  # autocommit: the one statement commits on its own
-            stored = _insert_once(delivery, connection)
+            pk = _insert_once(values, connection)
     except DataError:  # e.g. a NUL character PostgreSQL's jsonb refuses
         raise WebhookRejected("Payload cannot be stored") from None
-    return delivery if stored else None
+    return None if pk is None else Recorded(pk, values["status"], connection.alias)
 
 
-def _insert_once(delivery: WebhookDelivery, connection: BaseDatabaseWrapper) -> bool:
-    """Insert ``delivery`` unless its message id is stored; whether it was new.
+def _insert_once(values: dict[str, Any], connection: BaseDatabaseWrapper) -> int | None:
+    """Insert a delivery with ``values`` unless its message id is stored; its pk, or None.
 
     One ``INSERT ... ON CONFLICT (message_id) DO NOTHING RETURNING`` (PostgreSQL, SQLite >= 3.35):
     the unique constraint decides, a copy costs neither an error nor a second query, and the
     calendar is linked by a subquery in the same statement. Other databases: ``create`` in a
-    savepoint, the unique constraint deciding through ``IntegrityError``.
+    savepoint, the unique constraint deciding through ``IntegrityError``. No model instance is
+    built on the fast path: that and compiling the statement were a fifth of the request.
     """
     if connection.vendor not in ("postgresql", "sqlite") or not (
         connection.features.can_return_columns_from_insert
     ):
-        delivery.calendar = _find_calendar(delivery.calendar_recall_id)
+        delivery = WebhookDelivery(**values, calendar=_find_calendar(values["calendar_recall_id"]))
         try:
             with transaction.atomic(using=connection.alias):
                 delivery.save(force_insert=True, using=connection.alias)
         except IntegrityError:
-            return False
-        return True
-    calendar_sql, calendar_params = _calendar_pk_sql(delivery.calendar_recall_id, connection)
-    meta, quote = WebhookDelivery._meta, connection.ops.quote_name
-    fields = [f for f in meta.local_concrete_fields if f is not meta.pk and f.name != "calendar"]
-    values = [f.get_db_prep_save(f.pre_save(delivery, True), connection) for f in fields]
-    calendar_column = meta.get_field("calendar").column
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}, {quote(calendar_column)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}, {calendar_sql}) "
-        f"ON CONFLICT ({quote(meta.get_field('message_id').column)}) DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}, {quote(calendar_column)}"
-    )
+            return None
+        return delivery.pk
+    sql, fields = _insert_statement(connection)
+    params = [
+        field.get_db_prep_save(
+            values[field.name] if field.name in values else field.get_default(), connection
+        )
+        for field in fields
+    ]
+    recall_id = parse_uuid(values["calendar_recall_id"])  # None matches no calendar: NULL
+    params.append(Calendar._meta.get_field("recall_id").get_db_prep_value(recall_id, connection))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, *calendar_params])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
-    if row is None:
-        return False
-    delivery.pk, delivery.calendar_id = row
-    delivery._state.adding, delivery._state.db = False, connection.alias
-    return True
+    return None if row is None else row[0]
 
 
-def _calendar_pk_sql(calendar_recall_id: str, connection: BaseDatabaseWrapper) -> tuple[str, list]:
-    """SQL for the local calendar's pk from Recall's calendar id (NULL when not a known UUID)."""
-    recall_id = parse_uuid(calendar_recall_id)
-    if recall_id is None:
-        return "NULL", []
-    field = Calendar._meta.get_field("recall_id")
-    quote = connection.ops.quote_name
-    subquery = (
-        f"(SELECT {quote(Calendar._meta.pk.column)} FROM {quote(Calendar._meta.db_table)} "
-        f"WHERE {quote(field.column)} = %s)"
-    )
-    return subquery, [field.get_db_prep_value(recall_id, connection)]
+_INSERT_STATEMENTS: dict[str, tuple[str, list]] = {}
+
+
+def _insert_statement(connection: BaseDatabaseWrapper) -> tuple[str, list]:
+    """The insert-once SQL for ``connection``'s database and the fields it takes, built once."""
+    if connection.vendor not in _INSERT_STATEMENTS:
+        meta, quote = WebhookDelivery._meta, connection.ops.quote_name
+        fields = [
+            f for f in meta.local_concrete_fields if f is not meta.pk and f.name != "calendar"
+        ]
+        calendar_meta = Calendar._meta
+        calendar_pk = (
+            f"(SELECT {quote(calendar_meta.pk.column)} FROM {quote(calendar_meta.db_table)} "
+            f"WHERE {quote(calendar_meta.get_field('recall_id').column)} = %s)"
+        )
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in fields)}, "
+            f"{quote(meta.get_field('calendar').column)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}, {calendar_pk}) "
+            f"ON CONFLICT ({quote(meta.get_field('message_id').column)}) DO NOTHING "
+            f"RETURNING {quote(meta.pk.column)}"
+        )
+        _INSERT_STATEMENTS[connection.vendor] = (sql, fields)
+    return _INSERT_STATEMENTS[connection.vendor]
 
 
 def _unsupported(event_type: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import pytest
 import requests
+from django.conf import settings as django_settings
 
 from tests import builders
 
@@ -87,3 +89,14 @@ def recall_http(recall_emulator):
     """Raw HTTP access to the running emulator (for tests of the emulator's own behaviour)."""
     with RecallHttp(recall_emulator.base_url, recall_emulator.api_key) as session:
         yield session
+
+
+@pytest.fixture
+def queued(settings):
+    """A task backend that keeps tasks (and supports run_after) instead of running them."""
+    backends = f"{django_settings.TASKS_MODULE}.backends"
+    settings.TASKS = {**settings.TASKS, "queued": {"BACKEND": f"{backends}.dummy.DummyBackend"}}
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "TASK_BACKEND": "queued"}
+    backend = import_module(django_settings.TASKS_MODULE).task_backends["queued"]
+    yield backend
+    backend.results.clear()

@@ -9,8 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
-from django.test import RequestFactory
+from django.core.signals import request_finished
+from django.db import close_old_connections, connection
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from svix.webhooks import Webhook
 
@@ -377,3 +378,41 @@ def test_csrf_checks_do_not_apply_to_the_signed_endpoint(secret):
 
     assert response.status_code == 200
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_the_delivery_is_stored_before_the_answer_and_enqueued_once_after_it(
+    secret, queued, django_capture_on_commit_callbacks
+):
+    """The server sends the answer, then closes it: only then is the processing enqueued, so a
+    slow task queue never delays Recall, and the row it names already exists."""
+    body = envelope("calendar.sync_events")
+    request = RequestFactory().post(
+        "/recall/webhooks/", data=body, content_type="application/json", headers=sign(body)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = WebhookView.as_view()(request)
+        delivery = WebhookDelivery.objects.get()
+        assert (response.status_code, json.loads(response.content)) == (200, {"status": "received"})
+        assert queued.results == []
+        # As the test client does: closing old connections would end the test's transaction.
+        request_finished.disconnect(close_old_connections)
+        try:
+            response.close()
+        finally:
+            request_finished.connect(close_old_connections)
+
+    [task] = queued.results
+    assert (task.task.name, task.args) == ("process_webhook_delivery", [delivery.pk])
+    assert delivery.status == DeliveryStatus.RECEIVED
+
+
+def test_a_duplicate_is_never_enqueued_again(secret, queued, django_capture_on_commit_callbacks):
+    body = envelope("calendar.sync_events")
+    headers = sign(body)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = post(Client(), body, headers), post(Client(), body, headers)
+
+    assert (first.json(), second.json()) == ({"status": "received"}, {"status": "duplicate"})
+    assert [task.args for task in queued.results] == [[WebhookDelivery.objects.get().pk]]

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from importlib import import_module
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -37,17 +35,6 @@ EVENTS_PATH = "/api/v2/calendar-events/"
 def calendar(recall_emulator) -> Calendar:
     """A calendar created at the emulator and mirrored locally (still ``connecting``)."""
     return builders.recall_calendar(recall_emulator, "ada@example.com", connect=False)
-
-
-@pytest.fixture
-def queued(settings):
-    """A task backend that keeps tasks (and supports run_after) instead of running them."""
-    backends = f"{django_settings.TASKS_MODULE}.backends"
-    settings.TASKS = {**settings.TASKS, "queued": {"BACKEND": f"{backends}.dummy.DummyBackend"}}
-    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "TASK_BACKEND": "queued"}
-    backend = import_module(django_settings.TASKS_MODULE).task_backends["queued"]
-    yield backend
-    backend.results.clear()
 
 
 def run_queued(backend) -> list[str]:
