@@ -135,10 +135,16 @@ def verify(body: bytes, headers: Mapping[str, str]) -> VerifiedDelivery:
     return VerifiedDelivery(message_id=message_id, payload=parse_envelope(body))
 
 
+def _not_json(constant: str) -> None:
+    """``NaN`` and ``Infinity`` are Python's extensions, not JSON: no database stores them as JSON
+    (SQLite's check refused the row with an IntegrityError, a 500), and Recall never sends them."""
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_envelope(body: bytes) -> dict[str, Any]:
     """Recall's ``{"event": str, "data": {...}}`` envelope, or WebhookRejected."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise WebhookRejected("Body is not JSON") from None
     if not (

@@ -130,6 +130,8 @@ BAD_INPUTS = {
     "data not an object": _signed(b'{"event": "calendar.update", "data": "x"}'),
     "event not a string": _signed(b'{"event": 7, "data": {}}'),
     "svix-style type envelope": _signed(b'{"type": "calendar.update", "data": {}}'),
+    "Infinity, not JSON": _signed(b'{"event": "calendar.update", "data": {"x": Infinity}}'),
+    "NaN, not JSON": _signed(b'{"event": "calendar.update", "data": {"x": NaN}}'),
     "event type too long": _signed(envelope("calendar." + "x" * 200)),
     "message id too long": _signed(envelope(), msg_id="msg_" + "x" * 300),
     "deeply nested JSON": _signed(b"[" * 100_000 + b"]" * 100_000),
