@@ -265,11 +265,30 @@ class ReconcileResult:
         self.errors.update(other.errors)
 
 
-def _in_order(events: Iterable[CalendarEvent]) -> list[CalendarEvent]:
-    if isinstance(events, QuerySet):
-        # ``raw`` is never read here, and can be most of a row's bytes.
-        events = with_bot_records(events.select_related("calendar").defer("raw"))
-    return sorted(events, key=lambda event: (event.start_time, event.pk or 0))
+#: Rows :func:`reconcile_events` loads at a time from a QuerySet: its memory stays that of one
+#: chunk whether a calendar has a hundred upcoming meetings or a hundred thousand.
+RECONCILE_CHUNK = 500
+
+
+def _in_order(events: Iterable[CalendarEvent]) -> Iterator[CalendarEvent]:
+    """``events`` earliest first; a QuerySet is read in chunks of :data:`RECONCILE_CHUNK` rows,
+    each starting after the last one seen (start time, then pk), so no chunk is read twice or
+    skipped while the bots of earlier ones change."""
+    if not isinstance(events, QuerySet):
+        yield from sorted(events, key=lambda event: (event.start_time, event.pk or 0))
+        return
+    # ``raw`` is never read here, and can be most of a row's bytes.
+    ordered = with_bot_records(events.select_related("calendar").defer("raw")).order_by(
+        "start_time", "pk"
+    )
+    chunk = list(ordered[:RECONCILE_CHUNK])
+    while chunk:
+        yield from chunk
+        if len(chunk) < RECONCILE_CHUNK:
+            return
+        last = chunk[-1]
+        after = Q(start_time__gt=last.start_time) | Q(start_time=last.start_time, pk__gt=last.pk)
+        chunk = list(ordered.filter(after)[:RECONCILE_CHUNK])
 
 
 def reconcile_events(
