@@ -27,6 +27,7 @@ PLAN = [
     ("admin_api_bench", "sqlite"),
     ("admin_api_bench", "postgres"),
     ("scheduling_bench", "sqlite"),
+    ("memory_bench", "postgres"),
 ]
 
 
@@ -47,8 +48,17 @@ def machine() -> str:
     if meminfo.exists():
         kib = int(meminfo.read_text().split()[1])
         memory = f", {kib / 1024 / 1024:.1f} GiB RAM"
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = f" ({models[0]})" if models else ""
     return (
-        f"{os.cpu_count()} CPUs{memory}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs{cpu}{memory}, Python {platform.python_version()}, "
         f"Django {django.get_version()}"
     )
 
