@@ -2,8 +2,9 @@
 
 ``BENCH_DATABASE`` picks the database: ``sqlite`` (a file, as a real deployment would use, not an
 in-memory database that flatters every write) or ``postgres`` (127.0.0.1:5432, user postgres). The
-harness creates the scratch database named by ``TEST["NAME"]`` and drops it afterwards. Connections
-persist across requests (``CONN_MAX_AGE``), as a production deployment configures them.
+harness creates the scratch database named by ``TEST["NAME"]`` (one per process, so runs never
+share one) and drops it afterwards. Connections persist across requests (``CONN_MAX_AGE``), as a
+production deployment configures them.
 
 ``BENCH_DATABASE_NAME`` names a scratch database that already exists: the HTTP servers the webhook
 benchmark starts in their own processes use the one their parent created.
@@ -40,7 +41,7 @@ if DATABASE == "postgres":
             "HOST": "127.0.0.1",
             "PORT": "5432",
             "CONN_MAX_AGE": 60,
-            "TEST": {"NAME": "recall_bench"},
+            "TEST": {"NAME": f"recall_bench_{os.getpid()}"},
         }
     }
 elif DATABASE == "sqlite":
