@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.views.decorators.debug import sensitive_variables
 
 from . import signals
 from .backends import get_backend
@@ -29,7 +30,7 @@ from .client import RecallClient
 from .exceptions import RecallError, RecallNotFoundError
 from .models import Calendar, CalendarEvent, CalendarStatus
 from .scheduling import ReconcileResult, reconcile_calendar, reconcile_candidates, reconcile_events
-from .sync import SyncResult, apply_calendar, refresh_calendar, sync_events
+from .sync import SyncResult, apply_calendar, refresh_calendar, strip_secrets, sync_events
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def find_existing_calendar(user, platform: str, email: str, social_auth=None) ->
     return Calendar.objects.filter(account, user=user, platform=platform).order_by("pk").first()
 
 
+@sensitive_variables()
 def connect_calendar_for(
     user,
     platform: str,
@@ -57,7 +59,7 @@ def connect_calendar_for(
 
     The same user, platform and account reconnects the existing calendar (PATCH of the new
     token), so consenting twice never makes a second Recall calendar; another account makes a new
-    one.
+    one. Every local is hidden from error reports: the token and the client secret are among them.
     """
     client = client or RecallClient.from_settings()
     credentials = {
@@ -79,7 +81,10 @@ def connect_calendar_for(
             _link_account(calendar, email, social_auth)
             calendar.save()
             return _reread(calendar, client), False
-    data = client.create_calendar(platform=platform, oauth_email=email or None, **credentials)
+    # Recall echoes the secrets in its answer: nothing here needs them again.
+    data = strip_secrets(
+        client.create_calendar(platform=platform, oauth_email=email or None, **credentials)
+    )
     try:
         with transaction.atomic():
             if calendar.pk is not None:

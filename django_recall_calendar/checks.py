@@ -18,6 +18,15 @@ from . import conf
 
 PIPELINE_STEP = "django_recall_calendar.pipeline.connect_calendar"
 LOAD_EXTRA_DATA = "social_core.pipeline.social_auth.load_extra_data"
+LOGIN_STEP = "django_recall_calendar.pipeline.require_logged_in_user"
+#: social-auth's steps that pick, create or link the user a completion acts for.
+USER_STEPS = (
+    "social_core.pipeline.social_auth.social_user",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.associate_by_email",
+)
 
 
 def _user_settings() -> dict | None:
@@ -225,6 +234,27 @@ def check_urls(app_configs=None, **kwargs) -> list:
             )
         )
     return messages
+
+
+@register(Tags.security, "recall_calendar")
+def check_login_required(app_configs=None, **kwargs) -> list:
+    """Connecting must need a signed-in user: without ``require_logged_in_user`` before
+    social-auth's user steps, an anonymous consent signs a stranger up (or logs them in as the user
+    the provider account is linked to) and gives them a Recall calendar."""
+    pipeline = effective_pipeline()
+    if PIPELINE_STEP not in pipeline:
+        return []  # W006 says so; without our step a connect makes no calendar
+    user_steps = [pipeline.index(step) for step in USER_STEPS if step in pipeline]
+    if not user_steps or LOGIN_STEP in pipeline[: min(user_steps)]:
+        return []
+    return [
+        Warning(
+            "SOCIAL_AUTH_PIPELINE lets a calendar connection create or log in a user: "
+            f"{LOGIN_STEP!r} is missing or comes after social-auth's user steps.",
+            hint="Add it right before 'social_core.pipeline.social_auth.social_user'.",
+            id="recall_calendar.W009",
+        )
+    ]
 
 
 @register("recall_calendar")

@@ -34,6 +34,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 from urllib3.exceptions import ConnectTimeoutError
 
 from . import __version__, budget, conf
@@ -75,6 +76,7 @@ Json = Any
 class RecallClient:
     """A client for one Recall region and API key; one ``requests.Session`` reuses connections."""
 
+    @sensitive_variables("api_key")
     def __init__(
         self,
         api_key: str,
@@ -138,6 +140,7 @@ class RecallClient:
 
     # Calendars -------------------------------------------------------------------------------
 
+    @sensitive_variables("oauth_client_secret", "oauth_refresh_token", "body")
     def create_calendar(
         self,
         *,
@@ -166,6 +169,7 @@ class RecallClient:
     def retrieve_calendar(self, calendar_id: str | UUID) -> Json:
         return self._request("GET", _path(CALENDARS, calendar_id))
 
+    @sensitive_variables("fields")
     def update_calendar(
         self, calendar_id: str | UUID, *, idempotency_key: str | None = None, **fields: Any
     ) -> Json:
@@ -271,6 +275,7 @@ class RecallClient:
             )
         return urlunsplit((base.scheme, *link[1:]))
 
+    @sensitive_variables()  # the body, the headers and every frame below hold secrets
     def _request(
         self,
         method: str,
@@ -286,7 +291,6 @@ class RecallClient:
         it was done (see the module docstring)."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         path = urlsplit(url).path  # logs and errors never show the query string
-        secrets = self._secrets(body)
         data = None if body is None else json.dumps(body, default=_wire_value)
         headers = {} if data is None else {"Content-Type": "application/json"}
         if method in IDEMPOTENCY_KEY_METHODS:
@@ -310,7 +314,10 @@ class RecallClient:
             except AMBIGUOUS_FAILURES as exc:
                 if last:
                     raise RecallConnectionError(
-                        _redact(f"Could not reach Recall: {_describe_exception(exc)}", secrets),
+                        _redact(
+                            f"Could not reach Recall: {_describe_exception(exc)}",
+                            self._secrets(body),
+                        ),
                         method=method,
                         path=path,
                     ) from exc
@@ -327,7 +334,7 @@ class RecallClient:
             if status == 429:
                 budget.throttled(method, path)
             if status not in RETRYABLE_STATUSES or last:
-                raise _error_from_response(response, method, path, secrets)
+                raise _error_from_response(response, method, path, self._secrets(body))
             maybe_applied = maybe_applied or status in MAYBE_APPLIED_STATUSES
             delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
             response.close()

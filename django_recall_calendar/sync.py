@@ -97,7 +97,8 @@ def refresh_calendar(calendar: Calendar, *, client: RecallClient | None = None) 
     """
     client = client or RecallClient.from_settings()
     try:
-        data = client.retrieve_calendar(str(calendar.recall_id))
+        # Recall echoes the OAuth secrets: dropped at once, so no local here holds them.
+        data = strip_secrets(client.retrieve_calendar(str(calendar.recall_id)))
     except RecallNotFoundError:
         data = None
 

@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup-only", action="store_true", help="migrate and create the user")
     args = parser.parse_args(argv)
 
+    # The demo is a laptop's: its debug pages help (the example project is off by default).
+    os.environ.setdefault("DJANGO_DEBUG", "1")
     if os.environ.pop("RECALL_API_KEY", None):
         print("Ignoring RECALL_API_KEY: the demo always runs against the local emulator.")
     emulator_port = port_or_free(args.emulator_port)

@@ -23,7 +23,9 @@ def env_flag(name: str, default: bool) -> bool:
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-not-secret")
-DEBUG = env_flag("DJANGO_DEBUG", True)
+# Off unless asked for: the debug page shows every local of a failing request, secrets included
+# (Django hides marked ones only with DEBUG off). ``make demo`` turns it on for itself.
+DEBUG = env_flag("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 ROOT_URLCONF = "example_project.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -136,10 +138,15 @@ AUTHENTICATION_BACKENDS = [
 SOCIAL_AUTH_GOOGLE_OAUTH2_SCOPE = ["https://www.googleapis.com/auth/calendar.events.readonly"]
 SOCIAL_AUTH_GOOGLE_OAUTH2_AUTH_EXTRA_ARGUMENTS = {"access_type": "offline", "prompt": "consent"}
 SOCIAL_AUTH_MICROSOFT_GRAPH_SCOPE = ["offline_access", "Calendars.Read", "User.Read"]
-# social-auth's default pipeline with the app's step right after load_extra_data.
+# social-auth's default pipeline with the app's two steps: connecting needs a signed-in user
+# (checked before social_user could log anyone in or create_user sign anyone up), and the
+# calendar is created right after load_extra_data.
+_user = DEFAULT_AUTH_PIPELINE.index("social_core.pipeline.social_auth.social_user")
 _after = DEFAULT_AUTH_PIPELINE.index("social_core.pipeline.social_auth.load_extra_data") + 1
 SOCIAL_AUTH_PIPELINE = (
-    *DEFAULT_AUTH_PIPELINE[:_after],
+    *DEFAULT_AUTH_PIPELINE[:_user],
+    "django_recall_calendar.pipeline.require_logged_in_user",
+    *DEFAULT_AUTH_PIPELINE[_user:_after],
     "django_recall_calendar.pipeline.connect_calendar",
     *DEFAULT_AUTH_PIPELINE[_after:],
 )
@@ -148,6 +155,10 @@ SOCIAL_AUTH_PROTECTED_USER_FIELDS = ["first_name", "last_name"]
 SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/recall/calendars/"
 SOCIAL_AUTH_LOGIN_ERROR_URL = "/recall/calendars/"
+
+# Error reports (the admins' email, an error tracker's Django integration) also hide social-auth's
+# frames, which hold the provider's tokens and the OAuth client secret during a connect.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "django_recall_calendar.debug.RecallExceptionReporterFilter"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -74,6 +74,7 @@ SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_names",
     "social_core.pipeline.social_auth.social_uid",
     "social_core.pipeline.social_auth.auth_allowed",
+    "django_recall_calendar.pipeline.require_logged_in_user",
     "social_core.pipeline.social_auth.social_user",
     "social_core.pipeline.user.get_username",
     "social_core.pipeline.user.create_user",
@@ -85,6 +86,8 @@ SOCIAL_AUTH_PIPELINE = (
 SOCIAL_AUTH_GOOGLE_OAUTH2_SCOPE = ["https://www.googleapis.com/auth/calendar.events.readonly"]
 SOCIAL_AUTH_GOOGLE_OAUTH2_AUTH_EXTRA_ARGUMENTS = {"access_type": "offline", "prompt": "consent"}
 SOCIAL_AUTH_MICROSOFT_GRAPH_SCOPE = ["offline_access", "Calendars.Read"]  # + User.Read (default)
+# Error reports hide social-auth's frames too (they hold the provider's tokens), as the README says.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "django_recall_calendar.debug.RecallExceptionReporterFilter"
 SOCIAL_AUTH_LOGIN_ERROR_URL = "/recall/calendars/"
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/recall/calendars/"
 LOGIN_URL = "/admin/login/"

@@ -8,7 +8,7 @@ from django.core.management.base import SystemCheckError
 from django.urls import path
 from social_core.pipeline import DEFAULT_AUTH_PIPELINE
 
-from django_recall_calendar.checks import LOAD_EXTRA_DATA, PIPELINE_STEP
+from django_recall_calendar.checks import LOAD_EXTRA_DATA, LOGIN_STEP, PIPELINE_STEP
 
 VALID_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ALL_IDS = {
@@ -21,16 +21,18 @@ ALL_IDS = {
     "W006",
     "E007",
     "E008",
+    "W009",
     "W010",
     "W011",
     "E012",
     "E020",
 }
 
-#: The README's pipeline: ours right after load_extra_data.
+#: The README's pipeline: the login step before social_user, ours right after load_extra_data.
 VALID_PIPELINE = (
     "social_core.pipeline.social_auth.social_details",
     "social_core.pipeline.social_auth.social_uid",
+    LOGIN_STEP,
     "social_core.pipeline.social_auth.social_user",
     "social_core.pipeline.social_auth.associate_user",
     LOAD_EXTRA_DATA,
@@ -179,6 +181,38 @@ def test_customised_pipeline_without_our_step_is_a_warning(valid):
     assert message.msg.startswith("SOCIAL_AUTH_PIPELINE does not include")
     assert PIPELINE_STEP in message.msg
     assert "load_extra_data" in message.hint
+
+
+SOCIAL_USER = "social_core.pipeline.social_auth.social_user"
+CREATE_USER = "social_core.pipeline.user.create_user"
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        (SOCIAL_USER, CREATE_USER, LOAD_EXTRA_DATA, PIPELINE_STEP),
+        (SOCIAL_USER, LOGIN_STEP, CREATE_USER, LOAD_EXTRA_DATA, PIPELINE_STEP),
+        (CREATE_USER, LOGIN_STEP, LOAD_EXTRA_DATA, PIPELINE_STEP),
+    ],
+    ids=["missing", "after social_user", "after create_user"],
+)
+def test_a_pipeline_that_lets_connect_create_or_log_in_users_is_a_warning(valid, pipeline):
+    valid.SOCIAL_AUTH_PIPELINE = pipeline
+    message = only(recall_messages(), "W009")
+    assert message.level == WARNING
+    assert LOGIN_STEP in message.msg
+    assert "social_user" in message.hint
+
+
+def test_the_login_step_before_the_user_steps_passes(valid):
+    valid.SOCIAL_AUTH_PIPELINE = (
+        LOGIN_STEP,
+        SOCIAL_USER,
+        CREATE_USER,
+        LOAD_EXTRA_DATA,
+        PIPELINE_STEP,
+    )
+    assert recall_messages() == {}
 
 
 def test_social_auths_default_pipeline_lacks_our_step(valid):

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def demo_env(database: Path) -> dict[str, str]:
     env = {
-        k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "RECALL_API_KEY")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DJANGO_SETTINGS_MODULE", "RECALL_API_KEY", "DJANGO_DEBUG")
     }
     env["DATABASE_URL"] = f"sqlite:///{database}"
     env["PYTHONUNBUFFERED"] = "1"
@@ -89,6 +91,31 @@ def test_the_example_project_passes_its_system_checks(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def example_debug(env_value: str | None, tmp_path: Path) -> str:
+    """settings.DEBUG of the example project run directly, with DJANGO_DEBUG as given."""
+    env = demo_env(tmp_path / "db")
+    env.pop("DJANGO_DEBUG", None)
+    if env_value is not None:
+        env["DJANGO_DEBUG"] = env_value
+    command = "from django.conf import settings; print(settings.DEBUG)"
+    result = subprocess.run(
+        [sys.executable, "example_project/manage.py", "shell", "-c", command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_the_example_project_runs_with_debug_off_unless_asked(tmp_path):
+    assert example_debug(None, tmp_path) == "False"
+    assert example_debug("0", tmp_path) == "False"
+    assert example_debug("1", tmp_path) == "True"
+
+
 def test_make_demo_serves_the_site_and_the_emulator_and_ctrl_c_stops_both(tmp_path):
     port, emulator_port = free_port(), free_port()
     demo = subprocess.Popen(
@@ -121,6 +148,9 @@ def test_make_demo_serves_the_site_and_the_emulator_and_ctrl_c_stops_both(tmp_pa
 
         login = requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
         assert login.status_code == 200 and "Sign in" in login.text
+        missing = requests.get(f"http://127.0.0.1:{port}/no-such-page/", timeout=10)
+        assert missing.status_code == 404
+        assert "Using the URLconf defined in" in missing.text  # the debug page: DEBUG is on
         calendars = requests.get(
             f"http://127.0.0.1:{emulator_port}/api/v2/calendars/",
             headers={"Authorization": "Token demo-api-key"},

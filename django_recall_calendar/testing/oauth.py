@@ -128,6 +128,11 @@ class OAuthProvider:
                 authenticated=False,
             )
 
+    def issued_tokens(self) -> set[str]:
+        """Every access and refresh token still valid: tests look for them where none may be."""
+        with self._lock:
+            return set(self._access_tokens) | set(self._refresh_tokens)
+
     def email_for_refresh_token(self, token: str) -> str | None:
         """The account a refresh token was issued to (the demo connects calendars with it)."""
         with self._lock:
