@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 
 from . import budget, calendars, conf, scheduling, webhooks
@@ -186,6 +187,8 @@ def sync_calendar(calendar_id: int, full: bool = False) -> dict[str, int]:
 @_task
 def apply_recording_policy(calendar_id: int) -> dict[str, int]:
     """Bring the bots of a calendar's upcoming meetings in line with its (changed) policy."""
+    # From now on a new change needs a new run: this one may read the policy before it commits.
+    cache.delete(_policy_pending_key(calendar_id))
     calendar = Calendar.objects.filter(pk=calendar_id).first()
     if calendar is None:  # disconnected meanwhile: nothing left to schedule
         return {}
@@ -198,10 +201,33 @@ def apply_recording_policy(calendar_id: int) -> dict[str, int]:
     }
 
 
+#: How long a queued policy application absorbs further changes of its calendar; past it (a
+#: worker queue backed up this long) a change enqueues another run, which costs calls, not safety.
+POLICY_PENDING_TIMEOUT = 60 * 60
+
+
+def _policy_pending_key(calendar_id: int) -> str:
+    return f"recall_calendar:policy_pending:{calendar_id}"
+
+
 def apply_recording_policy_later(calendar_id: int) -> None:
-    """Enqueue ``apply_recording_policy`` once the policy change commits.
+    """Enqueue ``apply_recording_policy`` once the policy change commits, unless a run for this
+    calendar is queued already (it reads the policy when it starts, so it applies this change too).
 
     A policy change can mean one Recall call per upcoming meeting: a front end's request must not
-    wait for them (with the ImmediateBackend they still run at once, after the commit).
+    wait for them (with the ImmediateBackend they still run at once, after the commit), and four
+    quick toggles must not cost four rounds of calls. The "queued" mark is an atomic
+    ``cache.add``: shared by every process with a shared cache (Redis, database, memcached).
     """
-    transaction.on_commit(lambda: enqueue(apply_recording_policy, calendar_id), robust=True)
+
+    def enqueue_once() -> None:
+        key = _policy_pending_key(calendar_id)
+        if not cache.add(key, True, POLICY_PENDING_TIMEOUT):
+            return
+        try:
+            enqueue(apply_recording_policy, calendar_id)
+        except BaseException:
+            cache.delete(key)  # nothing is queued: the next change must enqueue
+            raise
+
+    transaction.on_commit(enqueue_once, robust=True)

@@ -57,6 +57,15 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         assert emulator.schema_refusals == [], "a request broke Recall's Create Bot schema"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: the REST API's throttles count requests there, per
+    user id, and ids repeat from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def alice(db):
     """A site user; the calendar accounts she connects have addresses of their own."""

@@ -24,7 +24,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import __version__, calendars, scheduling, tasks
+from .. import __version__, calendars, scheduling, tasks, throttles
 from ..exceptions import RecallError, RecallInvalidRequestError
 from ..models import Calendar, CalendarEvent, RecordOverride
 from ..policies import POLICY_FIELDS
@@ -73,6 +73,10 @@ class ApiViewSet(viewsets.GenericViewSet):
     # Declared here so the schema generates whatever DEFAULT_SCHEMA_CLASS the host has.
     schema = AutoSchema()
 
+    def get_throttles(self) -> list:
+        """The host's throttles, plus this API's per-user limit on writes."""
+        return [*super().get_throttles(), throttles.WriteRateThrottle()]
+
     def handle_exception(self, exc: Exception) -> Response:
         return super().handle_exception(as_api_exception(exc))
 
@@ -107,6 +111,7 @@ class CalendarViewSet(
     (DELETE: removes the calendar at Recall, its bots and its local copy)."""
 
     serializer_class = CalendarSerializer
+    throttle_scope = throttles.CALENDAR_WRITES
     pagination_class = None  # a user has a handful of calendars
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
@@ -190,6 +195,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet, ApiViewSet):
     """The user's meetings (not deleted ones in the list), with whether a bot joins them and why."""
 
     serializer_class = CalendarEventSerializer
+    throttle_scope = throttles.BOT_WRITES
     pagination_class = EventPagination
     schema = EventSchema()
 

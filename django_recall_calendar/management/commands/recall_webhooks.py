@@ -1,17 +1,20 @@
-"""``manage.py recall_webhooks``: list recent deliveries, replay one, or retry the due ones.
+"""``manage.py recall_webhooks``: list recent deliveries, replay one, retry the due ones, or
+delete old finished ones.
 
 ``--retry-failed`` is how retries happen when the task backend cannot defer tasks (the default
-ImmediateBackend cannot): run it from cron every few minutes.
+ImmediateBackend cannot): run it from cron every few minutes. ``--prune DAYS`` keeps the table
+from growing forever: run it from cron daily.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
-from ... import tasks
+from ... import retention, tasks
 from ...models import DeliveryStatus, WebhookDelivery
 
 
@@ -30,13 +33,29 @@ class Command(BaseCommand):
             action="store_true",
             help="Process every failed delivery that is due, and any claimed by a crashed worker.",
         )
+        action.add_argument(
+            "--prune",
+            type=int,
+            metavar="DAYS",
+            help="Delete processed and ignored deliveries received more than DAYS days ago "
+            f"(at least {retention.MIN_AGE.days}); never an unprocessed or failed one.",
+        )
         parser.add_argument(
             "--status", choices=DeliveryStatus.values, help="List only this status."
         )
         parser.add_argument("--limit", type=int, default=20, help="How many to list (default 20).")
 
-    def handle(self, *args: Any, replay: str | None, retry_failed: bool, **options: Any) -> None:
-        if replay:
+    def handle(
+        self,
+        *args: Any,
+        replay: str | None,
+        retry_failed: bool,
+        prune: int | None,
+        **options: Any,
+    ) -> None:
+        if prune is not None:
+            self._prune(prune)
+        elif replay:
             self._replay(replay)
         elif retry_failed:
             self._retry_failed()
@@ -93,3 +112,12 @@ class Command(BaseCommand):
         if counts.get(DeliveryStatus.FAILED):
             raise CommandError(f"Retried {sum(counts.values())} deliveries: {summary}.")
         self.stdout.write(f"Retried {sum(counts.values())} deliveries: {summary}.")
+
+    def _prune(self, days: int) -> None:
+        try:
+            deleted = retention.prune_deliveries(timedelta(days=days))
+        except ValueError as exc:
+            raise CommandError(f"--prune {days}: {exc}") from None
+        self.stdout.write(
+            f"Deleted {deleted} processed or ignored deliveries received more than {days} days ago."
+        )
