@@ -193,6 +193,18 @@ class EventFilterSerializer(serializers.Serializer):
         if user is not None:
             self.fields["calendar"].queryset = Calendar.objects.filter(user=user)
 
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # DRF reads an empty query value as "not given", so ``?start_before=`` would silently
+        # return every event: refuse it like any other value the document does not allow.
+        empty = {
+            name: [_("This parameter may not be empty; leave it out instead.")]
+            for name in self.fields
+            if name in data and data.get(name) == ""
+        }
+        if empty:
+            raise serializers.ValidationError(empty)
+        return super().to_internal_value(data)
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         after, before = attrs.get("start_after"), attrs.get("start_before")
         if after and before and after >= before:

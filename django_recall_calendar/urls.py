@@ -1,6 +1,6 @@
 """The app's URLs; include them with ``path("recall/", include("django_recall_calendar.urls"))``."""
 
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from .views import api, calendars, webhook
@@ -23,4 +23,5 @@ api_router.register("api/events", api.EventViewSet, basename="api-event")
 urlpatterns += [
     path("api/schema/", api.SchemaView.as_view(), name="api-schema"),
     *api_router.urls,
+    re_path(r"^api/(?P<path>.*)$", api.not_found),  # last: what no route above matched
 ]

@@ -306,6 +306,11 @@ def test_has_bot_in_self_managed_mode_reads_the_bots_created_there(api, alice, s
         ({"calendar": "999999"}, "calendar", "object does not exist"),
         ({"start_after": "yesterday"}, "start_after", "Datetime has wrong format."),
         ({"start_before": "2026-13-45"}, "start_before", "Datetime has wrong format."),
+        ({"start_before": ""}, "start_before", "may not be empty"),
+        ({"calendar": ""}, "calendar", "may not be empty"),
+        ({"upcoming": ""}, "upcoming", "may not be empty"),
+        ({"page_size": "null"}, "page_size", "A positive integer."),
+        ({"page_size": "0"}, "page_size", "A positive integer."),
         (
             {"start_after": "2030-01-02T00:00:00Z", "start_before": "2030-01-01T00:00:00Z"},
             "start_before",
@@ -386,6 +391,21 @@ def test_schema_describes_the_api_without_warnings():
     bot = schema["paths"][f"{prefix}events/{{id}}/bot/"]
     assert set(bot) == {"post", "delete"}
     assert {"200", "400", "409", "502"} <= set(bot["post"]["responses"])
+    # DRF's own answers around the views are documented on every operation too.
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            assert {"401", "403", "429"} <= set(operation["responses"])
+    assert "404" in bot["delete"]["responses"] and "400" in events["responses"]
+    assert "502" in schema["paths"][f"{prefix}calendars/{{id}}/"]["delete"]["responses"]
+
     calendar_patch = schema["components"]["schemas"]["PatchedCalendar"]["properties"]
     assert calendar_patch["status"]["readOnly"] is True
     assert "raw" not in schema["components"]["schemas"]["CalendarEvent"]["properties"]
+
+
+def test_any_other_path_under_the_api_is_a_json_404(api):
+    prefix = url("api-calendar-list").removesuffix("calendars/")
+    for path in ("calendars/0.5/", "events/abc/bot/", "nothing-here/"):
+        response = api.post(prefix + path, {}, format="json")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found."}

@@ -11,14 +11,16 @@ import logging
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -100,6 +102,19 @@ def as_api_exception(exc: Exception) -> Exception:
     return exc
 
 
+RECALL_FAILED = OpenApiResponse(description="Recall refused or failed the call (502).")
+BOT_DISPATCHED = OpenApiResponse(description="The bot is already in the meeting (409).")
+
+
+class CalendarSchema(AutoSchema):
+    """``DELETE calendars/{id}/`` calls Recall: its failure is a 502."""
+
+    def get_response_serializers(self) -> Any:
+        if self.view.action == "destroy":
+            return {204: None, 502: RECALL_FAILED}
+        return super().get_response_serializers()
+
+
 class CalendarViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -111,6 +126,7 @@ class CalendarViewSet(
     (DELETE: removes the calendar at Recall, its bots and its local copy)."""
 
     serializer_class = CalendarSerializer
+    schema = CalendarSchema()
     throttle_scope = throttles.CALENDAR_WRITES
     pagination_class = None  # a user has a handful of calendars
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -136,9 +152,12 @@ class EventPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-
-RECALL_FAILED = OpenApiResponse(description="Recall refused or failed the call (502).")
-BOT_DISPATCHED = OpenApiResponse(description="The bot is already in the meeting (409).")
+    def get_page_size(self, request: Request) -> int:
+        """DRF's, but a ``page_size`` that is not a positive integer is a 400, not the default."""
+        value = request.query_params.get(self.page_size_query_param)
+        if value is not None and not (value.isascii() and value.isdigit() and int(value) > 0):
+            raise ValidationError({self.page_size_query_param: [_("A positive integer.")]})
+        return super().get_page_size(request)
 
 
 class EventSchema(AutoSchema):
@@ -258,6 +277,13 @@ def only_this_api(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
     return [endpoint for endpoint in endpoints if getattr(endpoint[3], "cls", None) in ours]
 
 
+@csrf_exempt  # it changes nothing; the API's own views are exempt too (DRF checks sessions)
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other path under ``api/`` (a malformed id, say): the API's JSON 404 in DRF's shape, not
+    the site's HTML page, which a client of the API could not read."""
+    return JsonResponse({"detail": str(_("Not found."))}, status=404)
+
+
 class SchemaView(SpectacularAPIView):
     """The OpenAPI 3 document of this API (YAML, or JSON with ``?format=json``)."""
 
@@ -266,6 +292,10 @@ class SchemaView(SpectacularAPIView):
         "DESCRIPTION": "The signed-in user's calendars, meetings and Recall bots.",
         "VERSION": __version__,
         "PREPROCESSING_HOOKS": ["django_recall_calendar.views.api.only_this_api"],
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "django_recall_calendar.openapi.document_error_statuses",
+        ],
         # The override is read on events and written to bot/: one enum, one name.
         "ENUM_NAME_OVERRIDES": {
             "RecordOverrideEnum": "django_recall_calendar.models.RecordOverride",
