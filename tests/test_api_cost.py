@@ -11,9 +11,8 @@ from django.conf import settings as django_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from django_recall_calendar.throttles import BOT_WRITES, CALENDAR_WRITES
-
 from django_recall_calendar import sync
+from django_recall_calendar.throttles import BOT_WRITES, CALENDAR_WRITES
 from tests import builders
 
 from .test_api_bots import bot_calls, bot_url, hours_from_now

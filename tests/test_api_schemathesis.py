@@ -16,7 +16,10 @@ from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from .test_api_bots import add_meetings, connected_calendar, hours_from_now
+from tests import builders
+
+from .test_api_bots import hours_from_now
+from .test_api_cost import connected_calendar
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +40,7 @@ def alices_meetings(alice, recall_emulator, settings):
     """Alice's calendar and two upcoming meetings: some generated ids are hers."""
     settings.REST_FRAMEWORK = BASIC_AUTH
     calendar = connected_calendar(recall_emulator, alice)
-    return add_meetings(recall_emulator, calendar, hours_from_now(2), hours_from_now(30))
+    return builders.synced_events(recall_emulator, calendar, hours_from_now(2), hours_from_now(30))
 
 
 # alice (tests/conftest.py) signs in with her password.

@@ -131,8 +131,8 @@ def test_retry_failed_reports_what_happened_to_each():
 def test_prune_deletes_only_old_processed_and_ignored_deliveries():
     old = timezone.now() - timedelta(days=31)
     for status in DeliveryStatus.values:
-        delivery(f"old-{status}", status, received_at=old)
-        delivery(f"new-{status}", status)
+        builders.delivery(message_id=f"old-{status}", status=status, received_at=old)
+        builders.delivery(message_id=f"new-{status}", status=status)
 
     output = run("--prune", "30")
 
@@ -148,7 +148,7 @@ def test_prune_deletes_only_old_processed_and_ignored_deliveries():
 
 def test_prune_keeps_deliveries_recall_may_still_redeliver():
     """A redelivered message whose row is gone would be processed again: two days at least."""
-    delivery("recent", received_at=timezone.now() - timedelta(days=1, hours=12))
+    builders.delivery(message_id="recent", received_at=timezone.now() - timedelta(days=1, hours=12))
 
     with pytest.raises(CommandError, match="at least 2 days"):
         run("--prune", "1")
@@ -160,17 +160,8 @@ def test_prune_deletes_more_than_one_batch():
     from django_recall_calendar.retention import BATCH
 
     old = timezone.now() - timedelta(days=10)
-    WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(
-            message_id=f"old-{number}",
-            event_type="calendar.update",
-            payload={},
-            status=DeliveryStatus.PROCESSED,
-            received_at=old,
-        )
-        for number in range(BATCH + 1)
-    )
-    delivery("failed", DeliveryStatus.FAILED, received_at=old)
+    builders.deliveries(None, BATCH + 1, received_at=old)
+    builders.delivery(message_id="failed", status=DeliveryStatus.FAILED, received_at=old)
 
     assert f"Deleted {BATCH + 1} " in run("--prune", "7")
     assert list(WebhookDelivery.objects.values_list("message_id", flat=True)) == ["failed"]
