@@ -23,7 +23,7 @@ from .bot_status import format_local
 from .client import RecallClient
 from .dedup import canonical_meeting_url, deduplication_key
 from .exceptions import RecallError
-from .models import Calendar, CalendarEvent, RecordingPolicy, RecordOverride
+from .models import BotResult, Calendar, CalendarEvent, RecordingPolicy, RecordOverride
 from .policies import should_record, skip_rule, unrecordable_reason
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ __all__ = [
     "reconcile_events",
     "retry_bot_calls",
     "schedule_bot",
+    "send_new_bot",
     "set_record_override",
     "unschedule_bot",
     "with_bot",
@@ -158,6 +159,23 @@ def schedule_bot(
     """
     _schedule(event, client or RecallClient.from_settings(), bot_config)
     _remember_override(event, RecordOverride.ALWAYS)
+    return event
+
+
+def send_new_bot(event: CalendarEvent, *, client: RecallClient | None = None) -> CalendarEvent:
+    """Send another bot to a meeting, still on, whose bot failed (the admin's "Send a new bot").
+
+    The failed bot has started, so Recall does not deduplicate onto it: scheduling the meeting
+    again creates a bot (managed), or replaces the row's bot (self-managed). The meeting then
+    stops showing the failed bot, and shows the new one once it reports.
+    """
+    failed = event.bot_outcome
+    if failed is None or failed.result != BotResult.FAILED:
+        raise SchedulingRefused("its bot has not failed")
+    schedule_bot(event, client=client)
+    if get_backend().bot_ids(event) - {failed.recall_bot_id}:  # a new bot: it will report
+        CalendarEvent.objects.filter(pk=event.pk, bot_outcome=failed).update(bot_outcome=None)
+        event.bot_outcome = None
     return event
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_recall_calendar.models import (
+    BotOutcome,
     Calendar,
     CalendarEvent,
     CalendarStatus,
@@ -355,6 +356,23 @@ def test_changelists_cost_the_same_queries_for_10_and_500_rows(
         if mode == "self_managed":
             for event in events[1::2]:
                 builders.self_managed_bot(event)
+        reported = events[::3]  # a third of the meetings show what their bot did
+        outcomes = BotOutcome.objects.bulk_create(
+            BotOutcome(
+                recall_bot_id=uuid.uuid4(),
+                status="fatal",
+                sub_code="meeting_not_found",
+                status_at=soon,
+                first_status_at=soon,
+                failure_status="fatal",
+                failure_sub_code="meeting_not_found",
+                result="failed",
+            )
+            for _ in reported
+        )
+        for event, outcome in zip(reported, outcomes, strict=True):
+            event.bot_outcome = outcome
+        CalendarEvent.objects.bulk_update(reported, ["bot_outcome"])
         WebhookDelivery.objects.bulk_create(
             builders.delivery(c, save=False, event_type="x", payload={}) for c in calendars
         )

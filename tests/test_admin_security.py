@@ -62,6 +62,7 @@ def test_view_only_staff_sees_the_lists_but_no_actions(recall_emulator):
     for url, action, obj in [
         (EVENTS, "schedule_bot", event),
         (EVENTS, "remove_bot", event),
+        (EVENTS, "send_new_bot", event),
         (CALENDARS, "disconnect", calendar),
         (CALENDARS, "sync_now", calendar),
         (DELIVERIES, "replay", delivery),
@@ -88,7 +89,7 @@ def test_change_permission_unlocks_the_actions(db):
         "apply_recording_policy",
         "disconnect",
     }
-    assert action_names(editor.get(EVENTS)) == {"schedule_bot", "remove_bot"}
+    assert action_names(editor.get(EVENTS)) == {"schedule_bot", "remove_bot", "send_new_bot"}
     assert action_names(editor.get(DELIVERIES)) == {"replay"}
 
 

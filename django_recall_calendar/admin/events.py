@@ -15,13 +15,14 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import bot_retries, conf, scheduling
+from .. import bot_retries, bot_status, conf, scheduling
 from ..exceptions import RecallError
 from ..models import CalendarEvent
 from .actions import Skipped, WithoutBulkDelete, intermediate_page, report, run_each
 from .display import human_duration, pretty_json
 from .filters import (
     MEETING_PLATFORMS,
+    BotOutcomeFilter,
     HasBotFilter,
     HasMeetingUrlFilter,
     MeetingPlatformFilter,
@@ -101,8 +102,10 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
         "duration",
         "meeting_platform_name",
         "bot_state",
+        "bot_outcome_text",
     ]
     list_filter = [
+        BotOutcomeFilter,
         WhenFilter,
         MeetingPlatformFilter,
         HasMeetingUrlFilter,
@@ -110,7 +113,7 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
         "is_deleted",
         "calendar",
     ]
-    list_select_related = ["calendar__user"]
+    list_select_related = ["calendar__user", "bot_outcome"]
     date_hierarchy = "start_time"
     search_fields = ["title", "meeting_url", "ical_uid", *OWNER_SEARCH]
     # COUNT(*) over 100k events on every page load (and per filter choice) buys staff nothing.
@@ -135,7 +138,11 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
         "is_deleted",
         "recurring_event_id",
         "bot_state",
+        "bot_outcome_text",
+        "bot_history",
         "formatted_bots",
+        "sensitivity",
+        "kind",
         "recall_created_at",
         "recall_updated_at",
         "formatted_raw",
@@ -150,6 +157,8 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
                     "start_time",
                     "end_time",
                     "is_all_day",
+                    "sensitivity",
+                    "kind",
                     "meeting_url",
                     "meeting_platform",
                     "organizer_email",
@@ -161,7 +170,19 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Bot"), {"fields": ["bot_state", "formatted_bots", "record_override", "bot_config"]}),
+        (
+            _("Bot"),
+            {
+                "fields": [
+                    "bot_state",
+                    "bot_outcome_text",
+                    "bot_history",
+                    "formatted_bots",
+                    "record_override",
+                    "bot_config",
+                ]
+            },
+        ),
         (
             _("At Recall"),
             {
@@ -177,7 +198,7 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
             },
         ),
     ]
-    actions = ["schedule_bot", "remove_bot"]
+    actions = ["schedule_bot", "remove_bot", "send_new_bot"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CalendarEvent]:
         return scheduling.with_bot_records(super().get_queryset(request))
@@ -248,11 +269,23 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
 
     @admin.display(description=_("bot"))
     def bot_state(self, obj: CalendarEvent) -> str:
-        state, reason = scheduling.bot_state(obj)
-        label = str(BOT_STATE_LABELS.get(state, state))
+        """The state, and for a meeting without a bot the reason (the rule that skipped it)."""
+        summary = scheduling.bot_summary(obj)
+        label = str(BOT_STATE_LABELS.get(summary.state, summary.state))
         # A scheduled bot's reason only says when it joins, unless Recall changed it late.
-        quiet = state == "scheduled" and not bot_retries.changed_late(obj)
-        return f"{label}: {reason}" if reason and not quiet else label
+        quiet = summary.state == "scheduled" and not bot_retries.changed_late(obj)
+        return f"{label}: {summary.reason}" if summary.reason and not quiet else label
+
+    @admin.display(description=_("bot outcome"), ordering="bot_outcome__result")
+    def bot_outcome_text(self, obj: CalendarEvent) -> str:
+        """What the bot did, in words, with the time of its last status (admin's time zone)."""
+        if obj.bot_outcome is None:
+            return "-"
+        return bot_status.describe(obj.bot_outcome, with_time=True)
+
+    @admin.display(description=_("bot history"))
+    def bot_history(self, obj: CalendarEvent):
+        return pretty_json(obj.bot_outcome.history if obj.bot_outcome else [])
 
     @admin.display(description=_("attendees"))
     def formatted_attendees(self, obj: CalendarEvent):
@@ -310,6 +343,20 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
             remove,
             lambda n: (
                 ngettext("Removed the bot of %d event.", "Removed the bots of %d events.", n) % n
+            ),
+        )
+
+    @admin.action(
+        description=_("Send a new bot (meetings still on whose bot failed)"),
+        permissions=["change"],
+    )
+    def send_new_bot(self, request: HttpRequest, queryset: QuerySet[CalendarEvent]) -> None:
+        self.run_on_events(
+            request,
+            queryset.select_related("bot_outcome"),
+            scheduling.send_new_bot,
+            lambda n: (
+                ngettext("Sent a new bot to %d meeting.", "Sent a new bot to %d meetings.", n) % n
             ),
         )
 

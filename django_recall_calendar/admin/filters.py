@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..models import BotResult
 from ..scheduling import has_bot_condition
 
 #: Recall's ``meeting_platform`` enum (openapi MeetingPlatformEnum): fixed choices cost no query,
@@ -105,3 +106,28 @@ class HasBotFilter(YesNoFilter):
 
     def condition(self) -> Q:
         return has_bot_condition()
+
+
+class BotOutcomeFilter(admin.SimpleListFilter):
+    """What the meeting's bot did: recorded, failed to record, in the meeting now, or still to
+    come (a bot is scheduled and has not reported)."""
+
+    title = _("bot outcome")
+    parameter_name = "bot_outcome"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failed", _("Failed to record")),
+            ("recorded", _("Recorded")),
+            ("in_progress", _("In the meeting")),
+            ("upcoming", _("Upcoming")),
+        ]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value in (BotResult.FAILED, BotResult.RECORDED, BotResult.IN_PROGRESS):
+            return queryset.filter(bot_outcome__result=value)
+        if value == "upcoming":
+            upcoming = queryset.upcoming().filter(bot_outcome__isnull=True)
+            return upcoming.filter(has_bot_condition()).distinct()
+        return queryset

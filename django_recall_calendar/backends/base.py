@@ -46,6 +46,10 @@ class SchedulingBackend:
         """SQL for "the event has a bot"; ``prefix`` reaches the event through a join."""
         raise NotImplementedError
 
+    def bot_ids(self, event: CalendarEvent) -> set[UUID]:
+        """The Recall ids of the bots the event has now (still to join, or in the meeting)."""
+        raise NotImplementedError
+
     def events_of_bot(self, bot_id: UUID, near: datetime) -> list[int]:
         """The primary keys of the events the bot ``bot_id`` serves; ``near`` is a time the bot
         reported (its meetings start around then)."""

@@ -17,7 +17,7 @@ from django.utils import timezone
 from ..client import RecallClient
 from ..dedup import canonical_meeting_url
 from ..models import CalendarEvent
-from ..utils import parse_datetime_or_none
+from ..utils import parse_datetime_or_none, parse_uuid
 from .base import SchedulingBackend
 
 #: Where a bot's meetings are looked for first: those starting around the time it reported (a
@@ -53,6 +53,10 @@ class ManagedBackend(SchedulingBackend):
     def has_bot_condition(self, prefix: str = "") -> Q:
         # Comparing the JSON value with [] is portable across SQLite and PostgreSQL.
         return ~Q(**{f"{prefix}bots": []})
+
+    def bot_ids(self, event: CalendarEvent) -> set[UUID]:
+        ids = (parse_uuid(bot.get("bot_id")) for bot in _live_bots(event, None))
+        return {bot_id for bot_id in ids if bot_id is not None}
 
     def events_of_bot(self, bot_id: UUID, near: datetime) -> list[int]:
         nearby = CalendarEvent.objects.filter(

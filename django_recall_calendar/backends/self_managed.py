@@ -251,6 +251,9 @@ class SelfManagedBackend(SchedulingBackend):
     def needs_distinct(self) -> bool:
         return True
 
+    def bot_ids(self, event: CalendarEvent) -> set[UUID]:
+        return {row.recall_bot_id for row in _rows(event) if row.recall_bot_id}
+
     def events_of_bot(self, bot_id: UUID, near: datetime) -> list[int]:
         """The events of the bot's row (a bot replaced since is no longer the events')."""
         events = CalendarEvent.objects.filter(self_managed_bots__recall_bot_id=bot_id)
