@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.postgres(reason="db_worker needs a database shared with the test"),
     pytest.mark.django_db(transaction=True),
+    # The deliveries must reach the endpoint (and queue their tasks) before the worker starts.
+    pytest.mark.recall_emulator(unruly=False),
 ]
 
 
