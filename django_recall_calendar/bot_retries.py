@@ -49,6 +49,18 @@ def record_failure(event: CalendarEvent, exc: RecallError, now: datetime) -> dat
     return retry_at
 
 
+def record_failures(events: list[CalendarEvent], exc: RecallError, now: datetime) -> None:
+    """:func:`record_failure` for many events at once (Recall's budget is spent for all of them
+    alike): one UPDATE for those whose meeting starts after the retry, one for the rest."""
+    failure = str(exc)[:FAILURE_MAX_LENGTH]
+    wait = exc.retry_after if exc.retry_after is not None else FALLBACK_WAIT
+    retry_at = now + timedelta(seconds=wait)
+    pks = [event.pk for event in events]
+    waiting = CalendarEvent.objects.filter(pk__in=pks)
+    waiting.filter(start_time__gt=retry_at).update(bot_failure=failure, bot_retry_at=retry_at)
+    waiting.filter(start_time__lte=retry_at).update(bot_failure=failure, bot_retry_at=None)
+
+
 def clear_failure(event: CalendarEvent) -> None:
     """The bot call went through (or is no longer wanted): nothing is pending any more."""
     if event.bot_failure or event.bot_retry_at:
@@ -72,6 +84,12 @@ def give_up_started(now: datetime) -> int:
 def next_retry() -> datetime | None:
     """The earliest pending retry, for a task to run then."""
     return CalendarEvent.objects.aggregate(first=Min("bot_retry_at"))["first"]
+
+
+def soonest_waiting() -> datetime | None:
+    """The start of the soonest meeting whose bot call waits: the retry task's priority."""
+    waiting = CalendarEvent.objects.filter(bot_retry_at__isnull=False)
+    return waiting.aggregate(first=Min("start_time"))["first"]
 
 
 def failure_state(event: CalendarEvent, shown: Callable[[datetime], str]) -> tuple[str, str] | None:

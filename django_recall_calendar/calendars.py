@@ -30,7 +30,15 @@ from .client import RecallClient
 from .exceptions import RecallError, RecallNotFoundError
 from .models import Calendar, CalendarEvent, CalendarStatus
 from .scheduling import ReconcileResult, reconcile_calendar, reconcile_candidates, reconcile_events
-from .sync import SyncResult, apply_calendar, refresh_calendar, strip_secrets, sync_events
+from .sync import (
+    SyncResult,
+    WorkspaceSync,
+    apply_calendar,
+    refresh_calendar,
+    strip_secrets,
+    sync_events,
+    sync_workspace_events,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -226,12 +234,37 @@ def sync_changes(
     the bots of each page's changed events as soon as the page is applied (a webhook's sync)."""
     client = client or RecallClient.from_settings()
     bots = ReconcileResult()
-
-    def reconcile_page(result: SyncResult, changed: list[uuid.UUID]) -> None:
-        page_events = CalendarEvent.objects.filter(recall_id__in=changed)
-        bots.add(reconcile_events(reconcile_candidates(page_events), client=client))
-
-    events = sync_events(calendar, updated_since, client=client, on_page=reconcile_page)
+    events = sync_events(
+        calendar, updated_since, client=client, on_page=_page_reconciler(bots, client)
+    )
     if bots.failed:
         logger.warning("Reconciling calendar %s: %d event(s) failed.", calendar.pk, bots.failed)
     return CalendarSync(status=calendar.status, events=events, bots=bots)
+
+
+def sync_workspace_changes(
+    since: dict[Calendar, datetime | None], *, client: RecallClient | None = None
+) -> tuple[WorkspaceSync, ReconcileResult]:
+    """Serve the waiting webhooks of several calendars with one workspace-wide listing
+    (:func:`sync.sync_workspace_events`), reconciling each page's changed bots as
+    :func:`sync_changes` does."""
+    client = client or RecallClient.from_settings()
+    bots = ReconcileResult()
+    events = sync_workspace_events(since, client=client, on_page=_page_reconciler(bots, client))
+    if bots.failed:
+        logger.warning("Reconciling a workspace sweep: %d event(s) failed.", bots.failed)
+    return events, bots
+
+
+def _page_reconciler(
+    bots: ReconcileResult, client: RecallClient
+) -> Callable[[SyncResult, list[uuid.UUID]], None]:
+    """An ``on_page`` that reconciles the bots of the page's changed events (soonest first),
+    adding what it did to ``bots``."""
+
+    def reconcile_page(result: SyncResult, changed: list[uuid.UUID]) -> None:
+        if changed:
+            page_events = CalendarEvent.objects.filter(recall_id__in=changed)
+            bots.add(reconcile_events(reconcile_candidates(page_events), client=client))
+
+    return reconcile_page

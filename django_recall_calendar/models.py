@@ -281,6 +281,11 @@ class CalendarEvent(models.Model):
             models.Index(fields=["end_time"], name="recall_evt_end", condition=Q(is_deleted=False)),
             models.Index(fields=["calendar", "recurring_event_id"], name="recall_evt_series"),
             models.Index(fields=["ical_uid"], name="recall_evt_ical_uid"),
+            models.Index(
+                fields=["bot_retry_at"],
+                name="recall_evt_bot_retry",
+                condition=Q(bot_retry_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -482,13 +487,15 @@ class BudgetEntry(models.Model):
 class Lease(models.Model):
     """A named lease one worker holds at a time (the workspace sweep, the deferred bots' drain).
 
-    Taken by a conditional UPDATE on an expired row, so it works across processes and machines;
-    a holder that dies frees it when ``expires_at`` passes.
+    Taken by a conditional UPDATE on a free or stale row, so it works across processes and
+    machines. Stale means ``taken_at`` is older than the time to live the *taker* uses (the
+    ``WEBHOOK_CLAIM_TIMEOUT`` it is configured with), as for a claimed delivery: a holder that
+    died frees it then, whatever the dead process was configured with.
     """
 
     name = models.CharField(_("name"), max_length=64, primary_key=True)
     holder = models.CharField(_("holder"), max_length=64, blank=True)
-    expires_at = models.DateTimeField(_("expires at"))
+    taken_at = models.DateTimeField(_("taken or renewed at"))
 
     class Meta:
         verbose_name = _("lease")

@@ -20,6 +20,7 @@ from django.utils import timezone
 from . import bot_retries, conf, signals
 from .backends import get_backend
 from .bot_status import format_local
+from .budget import BudgetExhausted
 from .client import RecallClient
 from .dedup import canonical_meeting_url, deduplication_key
 from .exceptions import RecallError
@@ -319,15 +320,25 @@ def reconcile_events(
 
     Only differences cost a Recall call: schedule when wanted and absent, schedule again when the
     meeting moved or its link changed, unschedule when no longer wanted. One failure is recorded
-    in the result and the run goes on.
+    in the result and the run goes on. When Recall's budget is spent for longer than this context
+    may wait, this meeting and every later one are kept for :func:`retry_bot_calls` at once.
     """
     now = now or timezone.now()
     result = ReconcileResult()
-    for event in _in_order(events):
+    ordered = _in_order(events)
+    for event in ordered:
         if event.end_time <= now:
             continue
         try:
             outcome = _reconcile_one(event, client, now)
+        except BudgetExhausted as exc:
+            # The soonest meetings had the tokens there were; this one and every later one wait
+            # for the retry (one UPDATE, not a wait for a token per event).
+            rest = [event, *(later for later in ordered if later.end_time > now)]
+            result.failed += len(rest)
+            bot_retries.record_failures(rest, exc, now)
+            logger.info("%d bot call(s) wait for Recall's budget until %s", len(rest), exc.retry_at)
+            break
         except (RecallError, SchedulingError) as exc:
             result.failed += 1
             result.errors[str(event.recall_id)] = str(exc)
@@ -348,6 +359,19 @@ def retry_bot_calls(
     now = now or timezone.now()
     bot_retries.give_up_started(now)
     return reconcile_events(bot_retries.due(now), client=client, now=now)
+
+
+def priority_for(start: datetime, now: datetime | None = None) -> int:
+    """A task priority (-100..100, higher first) for work on a meeting starting at ``start``:
+    100 within the next quarter hour, one less per quarter hour, -100 from a day and a half on."""
+    minutes = (start - (now or timezone.now())).total_seconds() / 60
+    return max(-100, min(100, 100 - int(max(minutes, 0) // 15)))
+
+
+def bot_retry_priority() -> int | None:
+    """The priority of the retry task: that of the soonest meeting whose bot call waits."""
+    soonest = bot_retries.soonest_waiting()
+    return None if soonest is None else priority_for(soonest)
 
 
 def next_bot_retry() -> datetime | None:

@@ -256,6 +256,120 @@ def sync_events(
     return result
 
 
+@dataclass
+class WorkspaceSync:
+    """What one workspace-wide sweep did, in total and per local calendar (by pk)."""
+
+    total: SyncResult = field(default_factory=SyncResult)
+    calendars: dict[int, SyncResult] = field(default_factory=dict)
+    skipped: int = 0  # events of calendars this app does not know
+
+
+def sync_workspace_events(
+    since: dict[Calendar, datetime | None],
+    *,
+    client: RecallClient | None = None,
+    on_page: Callable[[SyncResult, list[uuid.UUID]], Any] | None = None,
+) -> WorkspaceSync:
+    """Mirror the changes of several calendars with ONE listing across the workspace.
+
+    ``since`` maps each calendar to the earliest ``updated_at`` it needs (None: from its
+    watermark, else everything). The listing has no ``calendar_id`` and starts at the earliest of
+    them, so a burst of calendars costs one call per page of changes instead of one per calendar.
+    Each page is applied with the same bulk upsert as :func:`sync_events`, events of calendars
+    this app does not know are dropped after one lookup per page, and each calendar's watermark
+    follows the rules of :func:`sync_events` (the sweep must have started at or before it).
+    """
+    client = client or RecallClient.from_settings()
+    watermarks = dict(
+        Calendar.objects.filter(pk__in=[c.pk for c in since]).values_list(
+            "pk", "events_synced_until"
+        )
+    )
+    starts = [
+        _as_datetime(value) if value is not None else watermarks.get(calendar.pk)
+        for calendar, value in since.items()
+    ]
+    start = None if any(value is None for value in starts) else min(starts)
+    contiguous = [
+        calendar.pk
+        for calendar in since
+        if start is None
+        or (watermarks.get(calendar.pk) is not None and start <= watermarks[calendar.pk])
+    ]
+    filters = {"updated_at__gte": start.isoformat()} if start is not None else {}
+
+    done = WorkspaceSync()
+    in_order, newest = True, None
+    try:
+        for page in client.iter_calendar_event_pages(**filters):
+            events = _by_id(page)
+            times = [t for t in map(_updated_at, events.values()) if t is not None]
+            if newest is not None:
+                times.insert(0, newest)
+            in_order = in_order and all(a <= b for a, b in pairwise(times))
+            newest = max(times, default=None)
+            owners = _known_calendars(events.values())
+            known = {
+                recall_id: event
+                for recall_id, event in events.items()
+                if parse_uuid(event.get("calendar_id")) in owners
+            }
+            done.skipped += len(events) - len(known)
+            with transaction.atomic():
+                changed = []
+                if known:
+                    anyone = next(iter(owners.values()))
+                    changed = _apply_page(anyone, known, done.total, owners, done.calendars)
+                if in_order and newest is not None:
+                    _advance_watermarks(contiguous, newest)
+            done.total.pages += 1
+            done.total.received += len(known)
+            if on_page is not None:
+                on_page(done.total, changed)
+        if not in_order and newest is not None:
+            _advance_watermarks(contiguous, newest)
+        Calendar.objects.filter(pk__in=[c.pk for c in since]).update(last_synced_at=timezone.now())
+    finally:
+        _announce(done)
+    return done
+
+
+def _known_calendars(events: Iterable[dict]) -> dict[uuid.UUID | None, Calendar]:
+    """The local calendars of a page's events, by Recall id: one query, whatever the page holds."""
+    recall_ids = {parse_uuid(event.get("calendar_id")) for event in events} - {None}
+    if not recall_ids:
+        return {}
+    found = Calendar.objects.filter(recall_id__in=recall_ids).only(
+        "id", "recall_id", "platform", "platform_email", "oauth_email"
+    )
+    return {calendar.recall_id: calendar for calendar in found}
+
+
+def _advance_watermarks(calendar_pks: list[int], until: datetime) -> None:
+    """Move each calendar's watermark forward to ``until`` in one UPDATE; never backwards."""
+    if calendar_pks:
+        Calendar.objects.filter(pk__in=calendar_pks).filter(
+            Q(events_synced_until__isnull=True) | Q(events_synced_until__lt=until)
+        ).update(events_synced_until=until)
+
+
+def _announce(done: WorkspaceSync) -> None:
+    """``events_synced`` once per calendar whose events the sweep created or changed."""
+    if not done.calendars:
+        return
+    for calendar in Calendar.objects.filter(pk__in=list(done.calendars)):
+        result = done.calendars[calendar.pk]
+        signals.events_synced.send(
+            sender=Calendar,
+            calendar=calendar,
+            created=result.created,
+            updated=result.updated,
+            deleted=result.deleted,
+            events=changed_events(result),
+        )
+
+
 def changed_events(result: SyncResult) -> QuerySet[CalendarEvent]:
     """The rows a sync created or changed."""
     return CalendarEvent.objects.filter(recall_id__in=result.changed_ids)
@@ -299,10 +413,17 @@ def _advance_watermark(calendar: Calendar, until: datetime) -> None:
 
 
 def _apply_page(
-    calendar: Calendar, events: dict[uuid.UUID, dict], result: SyncResult
+    calendar: Calendar,
+    events: dict[uuid.UUID, dict],
+    result: SyncResult,
+    owners: dict[uuid.UUID | None, Calendar] | None = None,
+    by_calendar: dict[int, SyncResult] | None = None,
 ) -> list[uuid.UUID]:
     """Upsert one page of events in bulk, count what changed (call inside a transaction) and
     return the Recall ids of the page's created or changed events.
+
+    A workspace sweep passes the page's ``owners`` (every event's calendar, known) and
+    ``by_calendar``, where each calendar's own counts are kept as well.
 
     An event whose stored copy is as new (same ``updated_at``, owner and deletion) or newer is
     recognised from one read of the page's rows and skipped before any conversion; the upsert
@@ -315,7 +436,7 @@ def _apply_page(
             "recall_id", "calendar_id", "recall_updated_at", "is_deleted"
         )
     }
-    owners = _owning_calendars(calendar, events.values())
+    owners = owners or _owning_calendars(calendar, events.values())
     rows, changed = [], []
     for recall_id, event in events.items():
         owner = owners.get(parse_uuid(event.get("calendar_id")), calendar)
@@ -334,6 +455,10 @@ def _apply_page(
             counter = "deleted" if is_deleted and not previous[2] else "updated"
         setattr(result, counter, getattr(result, counter) + 1)
         changed.append(recall_id)
+        if by_calendar is not None:
+            own = by_calendar.setdefault(owner.pk, SyncResult())
+            setattr(own, counter, getattr(own, counter) + 1)
+            own.add_changed([recall_id])
     result.add_changed(changed)
     if rows:
         _upsert(rows)

@@ -78,13 +78,24 @@ def supports_defer() -> bool:
     return bool(_task_backends[conf.get("TASK_BACKEND")].supports_defer)
 
 
-def enqueue(task: Any, *args: Any, run_after: datetime | None = None, **kwargs: Any) -> bool:
+def enqueue(
+    task: Any,
+    *args: Any,
+    run_after: datetime | None = None,
+    priority: int | None = None,
+    **kwargs: Any,
+) -> bool:
     """Enqueue ``task`` on the configured backend and queue.
 
     With ``run_after`` on a backend that cannot defer, nothing is enqueued and False is returned:
     the caller's row stays due and ``manage.py recall_webhooks --retry-failed`` picks it up.
+    ``priority`` (-100..100, higher first) is passed on where the backend orders by it
+    (django-tasks-db does; RQ does not, and the work inside each task is ordered anyway).
     """
     configured = _configured(task)
+    backends = _task_backends
+    if priority is not None and backends and backends[conf.get("TASK_BACKEND")].supports_priority:
+        configured = configured.using(priority=priority)
     if run_after is not None:
         if not supports_defer():
             return False
@@ -120,13 +131,14 @@ def _enqueue_bot_retries() -> None:
     The delivery itself counts as processed once its events are mirrored: a bot call Recall refused
     is kept on its event and retried by this task of its own (or by ``recall_webhooks
     --retry-failed`` on a backend that cannot defer). A task queued twice finds nothing due the
-    second time.
+    second time. Its priority is that of the soonest waiting meeting, so where the backend orders
+    by priority the meetings about to start go before those days away.
     """
     when = scheduling.next_bot_retry()
     if when is None:
         return
     try:
-        enqueue(retry_bot_calls, run_after=when)
+        enqueue(retry_bot_calls, run_after=when, priority=scheduling.bot_retry_priority())
     except Exception:
         logger.exception("Could not enqueue the retry of refused bot calls")
 

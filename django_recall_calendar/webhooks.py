@@ -33,7 +33,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from . import calendars, conf, outcomes, sync
+from . import calendars, conf, leases, outcomes, sync
 from .budget import BudgetExhausted
 from .models import Calendar, DeliveryStatus, WebhookDelivery
 from .utils import parse_datetime_or_none, parse_uuid
@@ -320,34 +320,78 @@ def _group(delivery: WebhookDelivery, now: datetime) -> QuerySet:
     )
 
 
+class _SweepInFlight(Exception):
+    """Another worker holds the workspace sweep's lease: it serves this delivery after its sweep."""
+
+
 def process_delivery(delivery_id: int, *, force: bool = False) -> str:
     """Claim and process one delivery; returns its status afterwards.
 
     Never raises for a processing error: the row records it (the ImmediateBackend swallows task
     exceptions, so the row is the only truthful record). A delivery another worker holds, or one
     already done, is left alone (``force`` reprocesses a done one).
+
+    ``calendar.sync_events`` deliveries are served by workspace sweeps, one at a time for the whole
+    site (a lease in the database): a worker that finds a sweep in flight hands its delivery back
+    to it, and every sweeper looks again for deliveries that arrived meanwhile once it is done.
     """
+    rows = WebhookDelivery.objects.filter(pk=delivery_id)
+    status, sweeps = _process_one(delivery_id, force=force)
+    if sweeps:
+        _serve_waiting_syncs()
+        status = rows.values_list("status", flat=True).first() or status
+    return status
+
+
+def _serve_waiting_syncs() -> None:
+    """Sweep while ``sync_events`` deliveries wait and no other worker is sweeping.
+
+    Called after a sweep (deliveries that arrived during it) and after a hand-back (the sweep in
+    flight may have looked before this delivery was handed back): whoever holds the lease next
+    looks again, so no waiting delivery is left behind.
+    """
+    now = timezone.now()
+    waiting = WebhookDelivery.objects.filter(
+        Q(status=DeliveryStatus.RECEIVED, next_attempt_at=None)
+        | Q(status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.FAILED], next_attempt_at__lte=now),
+        event_type=CALENDAR_SYNC_EVENTS,
+    )
+    for _ in range(100):  # bounded; the rest is for the next delivery's worker or cron
+        next_id = waiting.order_by("received_at", "pk").values_list("pk", flat=True).first()
+        if next_id is None:
+            return
+        _, sweeps = _process_one(next_id)
+        if not sweeps or _handed_back(next_id):
+            return
+
+
+def _process_one(delivery_id: int, *, force: bool = False) -> tuple[str, bool]:
+    """Process one delivery; its status, and whether it was a ``sync_events`` (a sweep's)."""
     now = timezone.now()
     rows = WebhookDelivery.objects.filter(pk=delivery_id)
     if not _claim(rows, now, force=force, processed_by=None):
-        return rows.values_list("status", flat=True).first() or ""
+        return rows.values_list("status", flat=True).first() or "", False
     delivery = WebhookDelivery.objects.select_related("calendar").get(pk=delivery_id)
     if delivery.event_type in outcomes.EVENT_TYPES:
-        return _process_bot_report(delivery, now)
+        return _process_bot_report(delivery, now), False
     handler = HANDLERS.get(delivery.event_type)
     calendar = delivery.calendar or _find_calendar(delivery.calendar_recall_id)
+    sweeps = delivery.event_type == CALENDAR_SYNC_EVENTS
     if handler is None:
-        return _finish(delivery, now, DeliveryStatus.IGNORED, _unsupported(delivery.event_type))
+        status = _finish(delivery, now, DeliveryStatus.IGNORED, _unsupported(delivery.event_type))
+        return status, False
     if calendar is None:
         reason = f"Unknown calendar {delivery.calendar_recall_id!r}."
-        return _finish(delivery, now, DeliveryStatus.IGNORED, reason)
+        return _finish(delivery, now, DeliveryStatus.IGNORED, reason), sweeps
     try:
         handler(delivery, calendar, now)
+    except _SweepInFlight:
+        return _hand_back(delivery, now), sweeps
     except BudgetExhausted as exc:
-        return _defer(delivery, now, exc)
+        return _defer(delivery, now, exc), sweeps
     except Exception as exc:
-        return _fail(delivery, now, exc)
-    return _finish(delivery, now, DeliveryStatus.PROCESSED, "", calendar=calendar)
+        return _fail(delivery, now, exc), sweeps
+    return _finish(delivery, now, DeliveryStatus.PROCESSED, "", calendar=calendar), sweeps
 
 
 def _process_bot_report(delivery: WebhookDelivery, now: datetime) -> str:
@@ -426,21 +470,95 @@ def _refresh_calendar(delivery: WebhookDelivery, calendar: Calendar, now: dateti
     sync.refresh_calendar(calendar)
 
 
-def _sync_events(delivery: WebhookDelivery, calendar: Calendar, now: datetime) -> None:
-    """Sync once for this delivery and every other pending ``sync_events`` of the same calendar.
+def _hand_back(delivery: WebhookDelivery, now: datetime) -> str:
+    """Return a claimed delivery to ``received`` untouched (not an attempt) for the sweep."""
+    _group(delivery, now).update(
+        status=DeliveryStatus.RECEIVED,
+        attempts=F("attempts") - 1,
+        claimed_at=None,
+        processed_by=None,
+    )
+    return DeliveryStatus.RECEIVED
 
-    A burst of edits sends a burst of deliveries; claiming the pending ones in the same UPDATE and
-    syncing from the earliest ``last_updated_ts`` does the work of all of them with one sync.
+
+def _handed_back(delivery_id: int) -> bool:
+    return WebhookDelivery.objects.filter(
+        pk=delivery_id, status=DeliveryStatus.RECEIVED, claimed_at=None
+    ).exists()
+
+
+def _sync_events(delivery: WebhookDelivery, calendar: Calendar, now: datetime) -> None:
+    """Serve this delivery and every other waiting ``sync_events`` of the workspace with one sweep.
+
+    A burst of changes across many calendars sends a burst of deliveries; claiming every waiting
+    one in one UPDATE and listing the workspace's events once from the earliest
+    ``last_updated_ts`` among them costs one Recall call per page of changes, not one per
+    calendar (a single calendar waiting gets its own listing). The lease makes it one sweep at a
+    time for the site; its time to live is ``WEBHOOK_CLAIM_TIMEOUT``, the bound the claims of a
+    crashed sweeper already have.
     """
-    pending = WebhookDelivery.objects.filter(
-        event_type=CALENDAR_SYNC_EVENTS, calendar_recall_id=delivery.calendar_recall_id
-    ).exclude(pk=delivery.pk)
-    _claim(pending, now, processed_by=delivery)
-    payloads = [
-        delivery.payload,
-        *_group(delivery, now).exclude(pk=delivery.pk).values_list("payload", flat=True),
-    ]
-    calendars.sync_changes(calendar, _earliest_last_updated(payloads))
+    held = leases.acquire(leases.SWEEP, conf.duration("WEBHOOK_CLAIM_TIMEOUT"))
+    if held is None:
+        raise _SweepInFlight
+    try:
+        pending = WebhookDelivery.objects.filter(event_type=CALENDAR_SYNC_EVENTS).exclude(
+            pk=delivery.pk
+        )
+        _claim(pending, now, processed_by=delivery)
+        others = list(
+            _group(delivery, now)
+            .exclude(pk=delivery.pk)
+            .only("pk", "calendar_id", "calendar_recall_id", "payload")
+        )
+        payloads = _payloads_by_calendar(delivery, calendar, others, now)
+        since = {cal: _earliest_last_updated(found) for cal, found in payloads.items()}
+        if len(since) == 1:
+            calendars.sync_changes(calendar, since[calendar])
+        else:
+            calendars.sync_workspace_changes(since)
+        _group(delivery, now).exclude(pk=delivery.pk).update(
+            status=DeliveryStatus.PROCESSED, last_error="", processed_at=timezone.now()
+        )
+    finally:
+        held.release()
+
+
+def _payloads_by_calendar(
+    delivery: WebhookDelivery, calendar: Calendar, others: list[WebhookDelivery], now: datetime
+) -> dict[Calendar, list[dict[str, Any]]]:
+    """The claimed deliveries' payloads per local calendar; those of calendars this app does
+    not know are finished ``ignored`` here (one UPDATE), as a lone one would be."""
+    known = {calendar.pk: calendar}
+    missing = {d.calendar_recall_id for d in others if d.calendar_id is None}
+    by_recall_id = {
+        str(found.recall_id): found
+        for found in Calendar.objects.filter(
+            recall_id__in=[rid for rid in map(parse_uuid, missing) if rid]
+        )
+    }
+    needed = {d.calendar_id for d in others if d.calendar_id} - set(known)
+    known.update(Calendar.objects.in_bulk(list(needed)))
+    payloads: dict[Calendar, list[dict[str, Any]]] = {calendar: [delivery.payload]}
+    unknown, adopted = [], {}
+    for other in others:
+        owner = known.get(other.calendar_id) or by_recall_id.get(other.calendar_recall_id)
+        if owner is None:
+            unknown.append(other.pk)
+            continue
+        if other.calendar_id is None:
+            adopted.setdefault(owner.pk, []).append(other.pk)
+        payloads.setdefault(owner, []).append(other.payload)
+    group = _group(delivery, now)
+    if unknown:
+        group.filter(pk__in=unknown).update(
+            status=DeliveryStatus.IGNORED,
+            last_error="Unknown calendar.",
+            processed_at=timezone.now(),
+            processed_by=None,
+        )
+    for owner_pk, pks in adopted.items():
+        group.filter(pk__in=pks).update(calendar_id=owner_pk)
+    return payloads
 
 
 def _earliest_last_updated(payloads: list[dict[str, Any]]) -> datetime | None:
