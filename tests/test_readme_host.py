@@ -226,6 +226,15 @@ def test_a_new_project_from_the_readme(tmp_path, host_bin, variants):
     # migrate works before any key is set; check only warns about the key.
     migrated = host.manage("migrate", "--noinput")
     assert "recall_calendar.W001" in migrated.stderr
+    deploy = subprocess.run(
+        [host_bin / "python", "manage.py", "check", "--deploy"],
+        cwd=host.path,
+        env=clean_env(DJANGO_SETTINGS_MODULE="mysite.settings"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert deploy.returncode != 0 and "recall_calendar.E001" in deploy.stderr, deploy.stderr
     keys = {"RECALL_API_KEY": API_KEY, "RECALL_WEBHOOK_SECRET": WEBHOOK_SECRET}
     keys |= {"GOOGLE_CLIENT_ID": "g-id", "GOOGLE_CLIENT_SECRET": "g-secret"}
     keys |= {"MICROSOFT_CLIENT_ID": "m-id", "MICROSOFT_CLIENT_SECRET": "m-secret"}
