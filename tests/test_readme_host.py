@@ -122,17 +122,28 @@ class Host:
         env = clean_env(DJANGO_SETTINGS_MODULE=settings, **env)
         return run([self.bin / "python", "manage.py", *args], self.path, env)
 
-    def start(self, command: list, env: dict) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [str(part) for part in command],
-            cwd=self.path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def start(self, name: str, command: list, env: dict) -> Path:
+        """Start a long-running process; its output goes to ``name``.log (a pipe nobody reads
+        would fill up and stall it). Returns the log's path."""
+        log = self.path.parent / f"{name}.log"
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                [str(part) for part in command],
+                cwd=self.path,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         self.processes.append(process)
-        return process
+        return log
+
+    def logs(self) -> str:
+        """The end of every process's output, to explain a failure."""
+        return "\n".join(
+            f"--- {log.name}:\n{log.read_text()[-4000:]}"
+            for log in sorted(self.path.parent.glob("*.log"))
+        )
 
     def stop(self) -> None:
         for process in self.processes:
@@ -143,14 +154,9 @@ class Host:
                 process.kill()
 
 
-def emulator_settings(process: subprocess.Popen) -> dict:
+def emulator_settings(log: Path) -> dict:
     """The settings the emulator prints at start, read as a user would paste them."""
-    lines: list[str] = []
-    while "Ctrl-C stops" not in (lines[-1] if lines else ""):
-        line = process.stdout.readline()
-        assert line, "the emulator exited: " + "".join(lines)
-        lines.append(line)
-    text = "".join(lines)
+    text = until(lambda: "Ctrl-C stops" in log.read_text() and log.read_text(), "the emulator")
     snippet = text[text.index("# settings.py of your project") :].split("\n\n", 1)[0]
     namespace: dict = {}
     exec(snippet, namespace)
@@ -251,31 +257,16 @@ def test_a_new_project_from_the_readme(tmp_path, host_bin, variants):
 
     site_port = free_port()
     site = f"http://127.0.0.1:{site_port}"
+    emulator = [host_bin / "python", "-m", "django_recall_calendar.testing", "--port", "0"]
+    emulator += ["--api-key", API_KEY, "--webhook-secret", WEBHOOK_SECRET]
+    emulator += ["--demo", "--connect-delay", "0", "--webhook-url", f"{site}/recall/webhooks/"]
+    server = [host_bin / "python", "manage.py", "runserver", f"127.0.0.1:{site_port}", "--noreload"]
     try:
-        emulator_command = [host_bin / "python", "-m", "django_recall_calendar.testing"]
-        emulator_command += [
-            "--port",
-            "0",
-            "--api-key",
-            API_KEY,
-            "--webhook-secret",
-            WEBHOOK_SECRET,
-        ]
-        emulator_command += ["--demo", "--connect-delay", "0"]
-        emulator_command += ["--webhook-url", f"{site}/recall/webhooks/"]
-        emulator = host.start(
-            emulator_command,
-            clean_env(),
-        )
-        (host.path / "mysite" / "emulated.py").write_text(
-            emulated_overlay(emulator_settings(emulator))
-        )
+        printed = emulator_settings(host.start("emulator", emulator, clean_env()))
+        (host.path / "mysite" / "emulated.py").write_text(emulated_overlay(printed))
         env = clean_env(DJANGO_SETTINGS_MODULE="mysite.emulated", **keys)
-        server = host.start(
-            [host_bin / "python", "manage.py", "runserver", f"127.0.0.1:{site_port}", "--noreload"],
-            env,
-        )
-        wait_for_port(site_port, server)
+        host.start("runserver", server, env)
+        wait_for_port(site_port, host.processes[-1])
 
         session = requests.Session()
         sign_in(session, site)
@@ -292,8 +283,9 @@ def test_a_new_project_from_the_readme(tmp_path, host_bin, variants):
             until(lambda: stored() >= 2, "the two webhooks stored")
             assert events(session, site) == 0
             host.manage("db_worker", "--batch", settings="mysite.emulated", **keys)
-        count = until(lambda: events(session, site), "meetings from the webhooks")
-        assert count >= 10
+        until(lambda: events(session, site) >= 10, "a week of meetings from the webhooks")
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{host.logs()}") from failure
     finally:
         host.stop()
 
