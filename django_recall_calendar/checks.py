@@ -337,3 +337,32 @@ def check_rate_limits(app_configs=None, **kwargs) -> list:
                 )
             )
     return messages
+
+
+@register("recall_calendar")
+def check_user_bot_config_keys(app_configs=None, **kwargs) -> list:
+    """An end user allowed to set where a bot goes or where its data flows could send the host's
+    paid bots to any meeting, or stream a meeting to their own server."""
+    from . import bot_configs
+
+    if _user_settings() is None:
+        return []
+    keys = conf.get("USER_BOT_CONFIG_KEYS")
+    if isinstance(keys, str) or not all(isinstance(key, str) and key for key in keys or ()):
+        return [
+            Error(
+                f"RECALL_CALENDAR['USER_BOT_CONFIG_KEYS'] is {keys!r}; expected a list or tuple "
+                "of bot config keys, e.g. ('bot_name',).",
+                id="recall_calendar.E021",
+            )
+        ]
+    return [
+        Error(
+            f"RECALL_CALENDAR['USER_BOT_CONFIG_KEYS'] lets end users set {key!r}, which decides "
+            "where a bot goes or where its data flows.",
+            hint="Set it in BOT_CONFIG (the host's) instead; staff may still set it per meeting "
+            "in the admin.",
+            id="recall_calendar.E021",
+        )
+        for key in bot_configs.steering_keys(keys)
+    ]

@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_SECRET": None,
     "WEBHOOK_MAX_BODY_SIZE": 1024 * 1024,
     "BOT_CONFIG": {},
+    # The bot config keys (dotted paths) an end user may set for a meeting (REST API, pages);
+    # anything steering where a bot goes or where its data flows is refused by check E021.
+    "USER_BOT_CONFIG_KEYS": ("bot_name",),
     "DEDUPLICATION": "meeting",
     "SCHEDULING_MODE": "managed",
     "DEFAULT_RECORDING_POLICY": "off",

@@ -4,11 +4,16 @@ Recall shares one bot between all events that send the same ``deduplication_key`
 be byte-identical for every copy of a meeting: the start time is always written in one UTC form and
 the meeting URL is canonicalised (per-invitee and tracking parameters dropped, what identifies the
 meeting kept). Different meetings (other id, other password) must never share a key.
+
+Recall replaces a shared bot's whole config with each schedule call's, so copies of a meeting share
+a bot only while their configs agree: a meeting with a config of its own (a user's bot name, staff's
+settings) gets a key of its own, ending in a digest of that config, and so a bot of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from . import conf
+from .bot_configs import own_config
 from .utils import email_domain
 
 if TYPE_CHECKING:
@@ -138,12 +144,27 @@ def key_function() -> Callable[[CalendarEvent], str]:
     return function
 
 
+#: Room kept for :func:`config_part` (``-config-`` and 16 hex digits).
+CONFIG_PART_LENGTH = 24
+
+
+def config_part(event: CalendarEvent) -> str:
+    """``-config-<digest>`` for a meeting whose own config differs from ``BOT_CONFIG``, else "":
+    equal configs give equal digests, so copies configured alike still share one bot."""
+    own = own_config(event.bot_config)
+    if not own:
+        return ""
+    text = json.dumps(own, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "-config-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def deduplication_key(event: CalendarEvent) -> str:
-    """The key sent with every scheduling call for ``event`` (the same recipe for all events)."""
+    """The key sent with every scheduling call for ``event``: the ``DEDUPLICATION`` recipe's,
+    plus :func:`config_part` when the meeting has a config of its own."""
     key = key_function()(event)
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH - CONFIG_PART_LENGTH:
         raise ImproperlyConfigured(
             "The DEDUPLICATION callable must return a non-empty string of at most "
-            f"{MAX_KEY_LENGTH} characters, not {key!r:.80}."
+            f"{MAX_KEY_LENGTH - CONFIG_PART_LENGTH} characters, not {key!r:.80}."
         )
-    return key
+    return key + config_part(event)

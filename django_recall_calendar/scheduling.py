@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import bot_retries, conf, signals
+from . import bot_configs, bot_retries, conf, signals
 from .backends import get_backend
+from .bot_configs import deep_merge
 from .bot_status import format_local
 from .budget import BudgetExhausted
 from .client import RecallClient
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "BotAlreadyDispatched",
+    "InvalidBotConfig",
     "ReconcileResult",
     "SchedulingError",
     "SchedulingRefused",
@@ -67,33 +70,26 @@ class SchedulingRefused(SchedulingError):
         super().__init__(f"No bot can be sent to this meeting ({reason}).")
 
 
+class InvalidBotConfig(SchedulingError):
+    """A bot config the database or Recall would refuse, or a key its sender may not set;
+    refused before Recall is called."""
+
+
 class BotAlreadyDispatched(SchedulingError):
     """Recall refused: the bot is already joining or in the meeting, so it can't be changed now."""
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``override``, merging nested dicts instead of replacing them."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def bot_config_problem(config: Mapping[str, Any]) -> str:
-    """What makes a user's ``bot_config`` unusable ("" when nothing): Recall's ``metadata`` is an
-    object, and self-managed scheduling adds its key to it."""
-    if not isinstance(config.get("metadata") or {}, Mapping):
-        return "bot_config.metadata must be an object."
-    return ""
+    """What makes a staff member's or the host's ``bot_config`` for one meeting unusable ("" when
+    nothing); an end user's is checked with :func:`.bot_configs.user_problem` instead."""
+    return bot_configs.staff_problem(config)
 
 
 def bot_config_for(event: CalendarEvent, bot_config: Mapping[str, Any] | None = None) -> dict:
-    """The complete config for ``event``: settings' BOT_CONFIG < the event's own < this call's."""
+    """The complete config for ``event``: settings' BOT_CONFIG < the event's own < this call's;
+    never a link or start other than the event's (Recall fills them in from the event)."""
     merged = deep_merge(conf.get("BOT_CONFIG") or {}, event.bot_config or {})
-    return deep_merge(merged, bot_config or {})
+    return bot_configs.without_event_fields(deep_merge(merged, bot_config or {}))
 
 
 @contextmanager
@@ -119,31 +115,59 @@ def _impossible(event: CalendarEvent) -> str:
     return reason
 
 
-def _schedule(event: CalendarEvent, client: RecallClient, bot_config: Mapping | None) -> None:
+@contextmanager
+def _one_unit(event: CalendarEvent, override: str | None, bot_config: Mapping | None):
+    """The local choice (``override``, the merged ``bot_config``) saved, then the Recall call the
+    block makes, as one transaction: Recall refusing rolls the choice back, a save that fails
+    stops Recall from being called. The instance keeps its old values when the unit fails."""
+    before = (event.record_override, event.bot_config)
+    changes: dict[str, Any] = {}
+    if override is not None and override != event.record_override:
+        changes["record_override"] = override
+    if bot_config:
+        changes["bot_config"] = deep_merge(event.bot_config or {}, bot_config)
+    if not changes:  # an automatic reconcile: nothing local to keep in step
+        yield
+        return
+    for name, value in changes.items():
+        setattr(event, name, value)
+    try:
+        with transaction.atomic():
+            CalendarEvent.objects.filter(pk=event.pk).update(**changes)
+            yield
+    except BaseException:
+        event.record_override, event.bot_config = before
+        raise
+
+
+def _schedule(
+    event: CalendarEvent,
+    client: RecallClient,
+    bot_config: Mapping | None,
+    override: str | None = None,
+) -> None:
     reason = _impossible(event)
     if reason:
         raise SchedulingRefused(reason)
     if bot_config:
-        event.bot_config = deep_merge(event.bot_config or {}, bot_config)
-    config = bot_config_for(event)
-    key = deduplication_key(event)
-    with _dispatched_is_reported():
-        get_backend().schedule(event, key, config, client)
-    if bot_config:
-        CalendarEvent.objects.filter(pk=event.pk).update(bot_config=event.bot_config)
+        merged = deep_merge(event.bot_config or {}, bot_config)
+        problem = bot_config_problem(bot_config) or bot_configs.config_problem(
+            bot_configs.without_event_fields(merged)
+        )
+        if problem:
+            raise InvalidBotConfig(problem)
+    with _one_unit(event, override, bot_config):
+        config = bot_config_for(event)
+        key = deduplication_key(event)
+        with _dispatched_is_reported():
+            get_backend().schedule(event, key, config, client)
     signals.bot_scheduled.send(sender=CalendarEvent, event=event, bot_config=config)
 
 
-def _unschedule(event: CalendarEvent, client: RecallClient) -> None:
-    with _dispatched_is_reported():
+def _unschedule(event: CalendarEvent, client: RecallClient, override: str | None = None) -> None:
+    with _one_unit(event, override, None), _dispatched_is_reported():
         get_backend().unschedule(event, client)
     signals.bot_unscheduled.send(sender=CalendarEvent, event=event)
-
-
-def _remember_override(event: CalendarEvent, override: str) -> None:
-    if event.record_override != override:
-        event.record_override = override
-        CalendarEvent.objects.filter(pk=event.pk).update(record_override=override)
 
 
 def schedule_bot(
@@ -156,10 +180,11 @@ def schedule_bot(
 
     ``bot_config`` is merged over the settings' and the event's config and remembered on the event,
     and the choice is remembered as the event's "always" override, so that the next automatic
-    reconcile keeps the bot (and its config) instead of undoing the user's decision.
+    reconcile keeps the bot (and its config) instead of undoing the user's decision. Both are
+    saved in one unit with the Recall call. It is checked as staff's (:func:`bot_config_problem`);
+    an end user's must pass :func:`.bot_configs.user_problem` first (the REST API's serializer).
     """
-    _schedule(event, client or RecallClient.from_settings(), bot_config)
-    _remember_override(event, RecordOverride.ALWAYS)
+    _schedule(event, client or RecallClient.from_settings(), bot_config, RecordOverride.ALWAYS)
     return event
 
 
@@ -184,12 +209,12 @@ def unschedule_bot(event: CalendarEvent, *, client: RecallClient | None = None) 
     """Remove the bot of ``event`` and remember "never" so an automatic reconcile won't re-add it.
 
     An ended meeting is refused (its bot has run; deleting bots of past events only burns rate
-    limit). A cancelled or deleted one is allowed: removing its bot is the point.
+    limit). A cancelled or deleted one is allowed: removing its bot is the point. A bot another
+    copy of the meeting shares stays for it (Recall deletes a bot only when no event uses it).
     """
     if event.end_time <= timezone.now():
         raise SchedulingRefused("ended")
-    _unschedule(event, client or RecallClient.from_settings())
-    _remember_override(event, RecordOverride.NEVER)
+    _unschedule(event, client or RecallClient.from_settings(), RecordOverride.NEVER)
     return event
 
 
@@ -445,8 +470,8 @@ def set_record_override(
         return schedule_bot(event, bot_config or None)
     if override == RecordOverride.NEVER:
         return unschedule_bot(event)
-    _remember_override(event, RecordOverride.DEFAULT)
-    now = timezone.now()
-    if event.end_time > now:
-        _reconcile_one(event, None, now)  # its errors keep their type (409 vs 502 in the API)
+    with _one_unit(event, RecordOverride.DEFAULT, None):
+        now = timezone.now()
+        if event.end_time > now:
+            _reconcile_one(event, None, now)  # its errors keep their type (409 vs 502 in the API)
     return event

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import bot_status, scheduling
+from . import bot_configs, bot_status, scheduling
 from .models import BotResult, BotStatus, Calendar, CalendarEvent, RecordingPolicy, RecordOverride
 from .policies import POLICY_OPTIONS, Rule, clean_keywords
 
@@ -231,8 +231,11 @@ class BotRequestSerializer(serializers.Serializer):
         required=False,
         default=dict,
         help_text=_(
-            "Recall bot settings for this meeting (e.g. bot_name), merged over the BOT_CONFIG "
-            "setting and remembered for later reschedules."
+            "Recall bot settings for this meeting, merged over the BOT_CONFIG setting and "
+            "remembered for later reschedules. Only the keys of the USER_BOT_CONFIG_KEYS setting "
+            "(by default bot_name) are accepted; any other is a 400 naming it. A meeting with "
+            "settings of its own gets a bot of its own, never changing the bot other attendees' "
+            "copies of the meeting share."
         ),
     )
 
@@ -241,7 +244,7 @@ class BotRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"bot_config": [_('bot_config is only accepted with override "always".')]}
             )
-        problem = scheduling.bot_config_problem(attrs["bot_config"])
+        problem = bot_configs.user_problem(attrs["bot_config"])
         if problem:
             raise serializers.ValidationError({"bot_config": [problem]})
         return attrs

@@ -26,6 +26,7 @@ ALL_IDS = {
     "W011",
     "E012",
     "E020",
+    "E021",
 }
 
 #: The README's pipeline: the login step before social_user, ours right after load_extra_data.
@@ -331,3 +332,42 @@ def test_a_malformed_rate_limits_setting_fails_manage_py_check(valid, rates):
 def test_a_negative_budget_wait_fails_manage_py_check(valid):
     valid.RECALL_CALENDAR = {**valid.RECALL_CALENDAR, "RATE_LIMIT_TASK_WAIT": -1}
     assert "RATE_LIMIT_TASK_WAIT" in only(recall_messages(), "E020").msg
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "meeting_url",
+        "join_at",
+        "webhook_url",
+        "metadata",
+        "recording_config",  # holds realtime_endpoints
+        "recording_config.realtime_endpoints",
+        "recording_config.transcript",  # holds the provider and its callback
+        "output_media.camera.config",
+        "zoom.zak_url",
+        "automatic_leave.status_callback",
+    ],
+)
+def test_letting_users_steer_a_bot_is_an_error(valid, key):
+    valid.RECALL_CALENDAR = {
+        **valid.RECALL_CALENDAR,
+        "USER_BOT_CONFIG_KEYS": ("bot_name", key),
+    }
+    message = only(recall_messages(), "E021")
+    assert message.level == ERROR
+    assert repr(key) in message.msg and "BOT_CONFIG" in message.hint
+
+
+@pytest.mark.parametrize("keys", ["bot_name", ["bot_name", 3], [""]])
+def test_a_malformed_user_bot_config_keys_setting_is_an_error(valid, keys):
+    valid.RECALL_CALENDAR = {**valid.RECALL_CALENDAR, "USER_BOT_CONFIG_KEYS": keys}
+    assert "USER_BOT_CONFIG_KEYS" in only(recall_messages(), "E021").msg
+
+
+@pytest.mark.parametrize(
+    "keys", [(), ("bot_name",), ("bot_name", "chat.on_bot_join.message", "automatic_leave")]
+)
+def test_harmless_user_bot_config_keys_pass(valid, keys):
+    valid.RECALL_CALENDAR = {**valid.RECALL_CALENDAR, "USER_BOT_CONFIG_KEYS": keys}
+    assert recall_messages() == {}

@@ -351,7 +351,9 @@ def test_set_record_override_always_never_and_back_to_the_policy(recall_emulator
     assert len(recall_emulator.bots) == 1  # the policy applied at once: "all" sends a bot back
 
 
-def test_set_record_override_default_reports_a_failed_reconcile(recall_emulator):
+def test_set_record_override_default_reports_a_failed_reconcile_and_keeps_no_half_choice(
+    recall_emulator,
+):
     calendar = builders.recall_calendar(recall_emulator, "alice@acme.example")
     recall_emulator.add_event(str(calendar.recall_id))
     sync_changes(calendar)
@@ -360,7 +362,8 @@ def test_set_record_override_default_reports_a_failed_reconcile(recall_emulator)
 
     with pytest.raises(RecallError):  # as for "always" and "never": the error keeps its type
         set_record_override(CalendarEvent.objects.get(), RecordOverride.DEFAULT)
-    assert CalendarEvent.objects.get().record_override == RecordOverride.DEFAULT
+    # The choice and its Recall call are one unit: Recall failing leaves the old choice.
+    assert CalendarEvent.objects.get().record_override == RecordOverride.NEVER
     assert recall_emulator.bots == {}
 
 

@@ -87,6 +87,8 @@ def as_api_exception(exc: Exception) -> Exception:
     """Scheduling refusals and Recall failures in DRF's error shape; anything else unchanged."""
     if isinstance(exc, scheduling.SchedulingRefused):
         return SchedulingNotPossible(str(exc))
+    if isinstance(exc, scheduling.InvalidBotConfig):
+        return ValidationError({"bot_config": [str(exc)]})
     if isinstance(exc, scheduling.BotAlreadyDispatched):
         return BotAlreadyDispatched(str(exc))
     if isinstance(exc, RecallInvalidRequestError):
