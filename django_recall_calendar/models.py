@@ -503,3 +503,12 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.holder or 'free'})"
+
+
+class MeetingOverview(CalendarEvent):
+    """The admin's "bots at a glance" page: a proxy so the admin index links to it (no table)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("bot overview")
+        verbose_name_plural = _("bot overview (last and next two weeks)")

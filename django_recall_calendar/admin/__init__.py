@@ -4,4 +4,4 @@ Importing the submodules registers their ModelAdmins on the default admin site (
 imports this package).
 """
 
-from . import calendars, deliveries, events  # noqa: F401  (registration happens on import)
+from . import calendars, deliveries, events, overview  # noqa: F401  (registration on import)
