@@ -16,6 +16,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable
 from functools import cache
+from urllib.parse import unquote
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -30,10 +31,14 @@ def _known_zones() -> frozenset[str]:
 
 
 def zone_from(value: str | None) -> zoneinfo.ZoneInfo | None:
-    """The zone a cookie value names, or None for anything not in the zone database."""
-    if not value or len(value) > MAX_NAME_LENGTH or value not in _known_zones():
+    """The zone a cookie value names (percent-encoded or not), or None for anything not in the
+    zone database."""
+    if not value or len(value) > 3 * MAX_NAME_LENGTH:
         return None
-    return zoneinfo.ZoneInfo(value)
+    name = unquote(value)
+    if len(name) > MAX_NAME_LENGTH or name not in _known_zones():
+        return None
+    return zoneinfo.ZoneInfo(name)
 
 
 class ViewerTimezoneMiddleware:

@@ -72,6 +72,7 @@ def test_the_meetings_page_shows_recent_bots_outcomes(site, ada):
     [
         ("Europe/Berlin", "Europe/Berlin"),
         ("America/New_York", "America/New_York"),
+        ("America%2FNew_York", "America/New_York"),
         ("../../etc/passwd", "UTC"),
         ("Not/AZone", "UTC"),
         ("", "UTC"),
@@ -96,4 +97,5 @@ def test_a_hostile_cookie_is_ignored():
     assert zone_from("x" * 10_000) is None
     assert zone_from("/etc/localtime") is None
     assert zone_from("Europe/Berlin\x00") is None
+    assert zone_from("..%2F..%2Fetc%2Fpasswd") is None
     assert str(zone_from("Europe/Berlin")) == "Europe/Berlin"

@@ -102,6 +102,56 @@ def working_week(
     return events
 
 
+def finished_meetings(
+    owner: str, *, today: datetime | None = None, seed: int = 7
+) -> list[dict[str, Any]]:
+    """Yesterday's meetings, each with a bot and the moves it made (for ``move_bot``): one
+    recorded, one that could not join, one the host would not let record."""
+    rng = random.Random(f"{owner}-{seed}-past")
+    domain = owner.split("@")[-1]
+    day = (today or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day -= timedelta(days=1)
+    links = _links(rng)
+    colleague = f"{COLLEAGUES[1]}@{domain}"
+    return [
+        {
+            "title": "Design review",
+            "start_time": day + timedelta(hours=10),
+            "duration": 45,
+            "meeting_url": links["meet"],
+            "attendees": [owner, colleague],
+            "organizer": owner,
+            "bot_moves": [("done", None)],
+        },
+        {
+            "title": "Customer onboarding",
+            "start_time": day + timedelta(hours=13),
+            "duration": 30,
+            "meeting_url": links["zoom"],
+            "attendees": [owner, EXTERNALS[0]],
+            "organizer": EXTERNALS[0],
+            "bot_moves": [("joining_call", None), ("fatal", "meeting_not_found")],
+        },
+        {
+            "title": "Vendor negotiation",
+            "start_time": day + timedelta(hours=16),
+            "duration": 30,
+            "meeting_url": links["teams"],
+            "attendees": [owner, EXTERNALS[2]],
+            "organizer": EXTERNALS[2],
+            "bot_moves": [
+                ("recording_permission_denied", "permission_denied_by_host"),
+                ("done", None),
+            ],
+        },
+    ]
+
+
+def finished_meetings_of(calendar: dict[str, Any]) -> list[dict[str, Any]]:
+    """Yesterday's meetings with their bots' moves, for an emulated calendar."""
+    return finished_meetings(calendar["platform_email"] or "owner@example.com")
+
+
 def working_week_of(calendar: dict[str, Any]) -> list[dict[str, Any]]:
     """The week of meetings for an emulated calendar, by its owner's address."""
     return working_week(calendar["platform_email"] or "owner@example.com")

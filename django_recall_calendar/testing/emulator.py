@@ -37,7 +37,7 @@ import requests
 from .api import RecallApi
 from .clock import TimeScale, parse_ts
 from .delivery import DeliveryQueue, UnrulyOptions
-from .demo_data import working_week_of
+from .demo_data import finished_meetings_of, working_week_of
 from .errors import ApiError
 from .faults import Fault, FaultInjector, fault_response
 from .idempotency import IdempotencyStore
@@ -437,6 +437,16 @@ class RecallEmulator:
         with self._transaction() as outbox:
             return _copy(self.workspace.add_event(outbox, calendar_id, fields))
 
+    def add_event_with_bot(self, calendar_id: str, **fields: Any) -> dict[str, Any]:
+        """An event (as ``add_event``) that already lists a Recall-managed bot, as one scheduled
+        before the meeting began: the way to give a meeting that is over a bot. Move the bot
+        (``event["bots"][0]["bot_id"]``) with ``move_bot``."""
+        with self._transaction() as outbox:
+            event = self.workspace.add_event(None, calendar_id, fields)
+            self.workspace.attach_new_bot(event["id"])
+            self.workspace.notify_sync(outbox, calendar_id, event["updated_at"])
+            return _copy(self.workspace.events[event["id"]])
+
     def add_events(
         self, calendar_id: str, count: int, *, notify: bool = True, **common: Any
     ) -> list[dict[str, Any]]:
@@ -517,6 +527,11 @@ class RecallEmulator:
         calendar = self.connect_calendar(calendar_id, self.oauth.email_for_refresh_token(token))
         if self.seed_events is True:
             self.add_event_list(calendar["id"], working_week_of(calendar))
+            for spec in finished_meetings_of(calendar):
+                moves = spec.pop("bot_moves")
+                event = self.add_event_with_bot(calendar["id"], **spec)
+                for status, sub_code in moves:
+                    self.move_bot(event["bots"][0]["bot_id"], status, sub_code=sub_code)
         elif self.seed_events:
             self.seed_events(self, calendar)
 

@@ -419,6 +419,27 @@ class Workspace:
             )
         return bot
 
+    def attach_new_bot(self, event_id: str) -> dict[str, Any]:
+        """A managed bot for a stored event whatever its time (as if scheduled before the meeting
+        began), listed on the event without moving its updated_at."""
+        event = self.event(event_id)
+        bot = self.bot_store.create(
+            self.clock.now(),
+            meeting_url=event["meeting_url"],
+            join_at=parse_ts(event["start_time"]),
+            config={},
+            deduplication_key=f"attached-{event_id}",
+        )
+        self.bot_store.attach(bot, event_id)
+        entry = {
+            "bot_id": bot["id"],
+            "start_time": event["start_time"],
+            "deduplication_key": bot["deduplication_key"],
+            "meeting_url": event["meeting_url"],
+        }
+        self._replace_bots(event, [*event["bots"], entry])
+        return bot
+
     def unschedule_bot(self, event_id: str) -> dict[str, Any]:
         """DELETE .../bot/: idempotent; the bot itself goes only when no other event shares it."""
         event = self.event(event_id)

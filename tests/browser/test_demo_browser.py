@@ -1,5 +1,6 @@
 """The demo as a new user lives it, in a real headless Chromium: sign up, sign in, connect Google
-through the emulator's consent page, see the meetings arrive by signed webhooks, record one.
+through the emulator's consent page, see the meetings arrive by signed webhooks, see yesterday's
+bots (one recorded, two failed, and why) arrive by their own signed webhooks, record one.
 
 The example project's pages run on pytest-django's live server; the emulator delivers its webhooks
 to that server over HTTP, as it does in ``make demo``.
@@ -47,6 +48,20 @@ def wait_for_meetings(page, url: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"No meeting appeared within {timeout:.0f} s:\n{page.inner_text('main')}")
 
 
+def wait_for_outcomes(page, url: str, count: int, timeout: float = 20.0) -> None:
+    """Reload the meetings page until ``count`` recent meetings show what their bot did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.goto(url)
+        shown = page.locator("#recent .state--recorded, #recent .state--failed").count()
+        if shown >= count:
+            return
+        time.sleep(0.3)
+    raise AssertionError(
+        f"No bot outcome appeared within {timeout:.0f} s:\n{page.inner_text('main')}"
+    )
+
+
 def test_a_new_user_connects_google_and_records_a_meeting(
     example_site, browser_page, artifacts_dir
 ):
@@ -79,10 +94,21 @@ def test_a_new_user_connects_google_and_records_a_meeting(
     (calendar,) = emulator.calendars.values()
     assert calendar["oauth_email"] == "newcomer@example.com"
 
-    # The emulator connects the calendar and adds a week of meetings; webhooks bring them here.
+    # The emulator connects the calendar and adds a week of meetings, and yesterday's meetings
+    # whose bots moved through their statuses; webhooks bring them here, in whatever order.
     wait_for_meetings(page, base + "/meetings/")
+    wait_for_outcomes(page, base + "/meetings/", count=3)
     page.screenshot(path=str(artifacts_dir / "demo-meetings.png"), full_page=True)
-    assert emulator.bots == {}
+    recent = page.locator("#recent")
+    finished = recent.locator("tr.meeting", has_text="Design review")
+    assert "Recorded" in finished.locator(".state").inner_text()
+    assert "Recorded, the recording is ready" in finished.locator(".reason").inner_text()
+    no_join = recent.locator("tr.meeting", has_text="Customer onboarding")
+    assert "Failed" in no_join.locator(".state").inner_text()
+    assert "Failed to record: the meeting was not found" in no_join.inner_text()
+    refused = recent.locator("tr.meeting", has_text="Vendor negotiation")
+    assert "Failed to record: the host refused the recording" in refused.inner_text()
+    past_bots = set(emulator.bots)
 
     row = page.locator("tr.meeting", has=page.locator("button:has-text('Record')")).first
     title = row.locator(".title").inner_text()
@@ -92,7 +118,38 @@ def test_a_new_user_connects_google_and_records_a_meeting(
     assert f"A bot will record “{title}”." in page.inner_text(".messages")
     recorded = page.locator("tr.meeting", has_text=title).first
     assert "Bot scheduled" in recorded.inner_text()
-    (bot,) = emulator.bots.values()
+    (bot,) = [bot for bot_id, bot in emulator.bots.items() if bot_id not in past_bots]
     (event_id,) = bot["event_ids"]
     assert emulator.events[event_id]["calendar_id"] == calendar["id"]
     page.screenshot(path=str(artifacts_dir / "demo-recorded.png"), full_page=True)
+
+
+def test_the_meetings_page_speaks_the_browsers_time_zone(example_site, chromium, django_user_model):
+    """The page's snippet reports the browser's zone (Europe/Berlin here) in the recall_tz cookie
+    and reloads once; the times then carry that zone, not the server's UTC."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from tests import builders
+
+    base, _emulator = example_site
+    user = django_user_model.objects.create_user("berliner", password="a-long-demo-password-42")
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    start = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 14, tzinfo=UTC)
+    builders.event(builders.calendar(user), start=start, title="Planning")
+    local = start.astimezone(ZoneInfo("Europe/Berlin"))
+    context = chromium.new_context(timezone_id="Europe/Berlin")
+    try:
+        page = context.new_page()
+        page.goto(base + "/accounts/login/")
+        page.fill("#id_username", "berliner")
+        page.fill("#id_password", "a-long-demo-password-42")
+        page.click("form.auth button[type=submit]")
+        page.wait_for_url("**/meetings/")
+        cookies = {cookie["name"]: cookie["value"] for cookie in context.cookies()}
+        assert cookies.get("recall_tz") == "Europe/Berlin"
+        page.goto(base + "/meetings/")  # (the snippet's own reload may still be under way)
+        when = page.locator("tr.meeting", has_text="Planning").locator(".when").inner_text()
+        assert f"{local:%H:%M} {local.tzname()}" in when  # e.g. 15:00 CET for 14:00 UTC
+    finally:
+        context.close()
