@@ -424,10 +424,14 @@ def test_command_line_demo_connects_and_seeds(receiver):
             timeout=5,
         ).json()
         deadline = time.monotonic() + 10
-        while len(receiver.received) < 2 and time.monotonic() < deadline:
+        events: list[str] = []
+        bots = {"bot.done", "bot.fatal", "bot.recording_permission_denied"}
+        while not bots <= set(events) and time.monotonic() < deadline:
             time.sleep(0.05)
-        events = [json.loads(body)["event"] for body, _ in receiver.received]
-        assert events == ["calendar.update", "calendar.sync_events"]
+            events = [json.loads(body)["event"] for body, _ in receiver.received]
+        # Connected, a week of meetings, then yesterday's meetings and their bots' statuses.
+        assert events[:2] == ["calendar.update", "calendar.sync_events"]
+        assert bots <= set(events)
         listed = requests.get(
             f"http://127.0.0.1:{port}/api/v2/calendar-events/",
             params={"calendar_id": created["id"]},
