@@ -12,13 +12,15 @@ import sys
 
 from django_recall_calendar.testing import RecallEmulator
 
+from .harness import ORDERLY
+
 API_KEY = "bench-api-key"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 EMAIL = "owner@example.com"
 
 
 def main(events: int) -> None:
-    with RecallEmulator(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET) as running:
+    with RecallEmulator(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET, **ORDERLY) as running:
         remote = running.create_calendar("google_calendar", oauth_email=EMAIL)
         running.connect_calendar(remote["id"], email=EMAIL)
         running.add_events(remote["id"], events, notify=False)
