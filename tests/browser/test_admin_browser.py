@@ -62,3 +62,46 @@ def test_staff_schedules_bots_for_two_upcoming_meetings(
     bots = list(recall_emulator.bots.values())
     assert len(bots) == 2
     assert {bot["bot_config"]["bot_name"] for bot in bots} == {"Acme Notetaker"}
+
+
+def test_staff_see_failed_bots_at_a_glance_and_find_them_in_the_list(
+    browser_page, live_server, artifacts_dir
+):
+    import uuid
+
+    from django_recall_calendar.models import BotOutcome
+
+    builders.user("staff", "staff@corp.example", password="s3cret-pw", superuser=True)
+    calendar = builders.calendar(builders.user("alice", "alice@corp.example"))
+    yesterday = timezone.now() - timedelta(days=1)
+    failed = BotOutcome.objects.create(
+        recall_bot_id=uuid.uuid4(),
+        status="fatal",
+        sub_code="meeting_not_found",
+        status_at=yesterday,
+        first_status_at=yesterday,
+        failure_status="fatal",
+        failure_sub_code="meeting_not_found",
+        result="failed",
+    )
+    builders.event(calendar, start=yesterday, title="Customer call", bot_outcome=failed)
+    builders.event(calendar, start=yesterday, title="Stand-up")
+    page = browser_page
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", "s3cret-pw")
+    page.click("input[type=submit]")
+    page.click("text=Bot overview (last and next two weeks)")
+    page.wait_for_selector("svg.recall-chart")
+    day = page.locator(f"svg.recall-chart g[data-day='{timezone.localdate(yesterday):%Y-%m-%d}']")
+    assert day.locator("rect[fill='#dc2626']").count() == 1  # a red "failed" segment
+    assert "1 \N{MULTIPLICATION SIGN} the meeting was not found" in page.inner_text(
+        "table.recall-days"
+    )
+    page.screenshot(path=str(artifacts_dir / "admin-bot-overview.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/recall_calendar/calendarevent/?bot_outcome=failed")
+    assert row(page, "Customer call").count() == 1
+    assert row(page, "Stand-up").count() == 0
+    assert "Failed to record: the meeting was not found" in row(page, "Customer call").inner_text()
