@@ -4,6 +4,7 @@ forward only whatever order they arrive in, with a sentence a person reads and t
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -377,3 +378,29 @@ def test_each_user_reads_the_outcome_of_their_copy_in_the_api(recall_emulator, s
         assert row["bot_status_at"].startswith(
             (start + timedelta(minutes=6)).strftime("%Y-%m-%dT%H:%M")
         )
+
+
+@pytest.mark.recall_emulator(unruly=False)
+def test_a_bot_report_costs_the_same_queries_for_a_bot_of_2_or_40_meetings_among_many(
+    recall_emulator, django_assert_max_num_queries
+):
+    """Finding a bot's meetings narrows by start time in SQL, then one UPDATE points them all."""
+    calendar = builders.calendar()
+    start = timezone.now() + timedelta(minutes=5)
+
+    def bot_with(count: int) -> str:
+        bot_id = str(uuid.uuid4())
+        entry = {"bot_id": bot_id, "start_time": start.isoformat(), "deduplication_key": "k"}
+        builders.events(calendar, count, start=start, step=timedelta(0), bots=[entry])
+        return bot_id
+
+    builders.events(calendar, 300, start=start - timedelta(days=30))  # other meetings
+    small, large = bot_with(2), bot_with(40)
+
+    def cost(bot_id: str) -> int:
+        with django_assert_max_num_queries(40) as captured:
+            builders.bot_webhook(recall_emulator, bot_id, BotStatus.JOINING_CALL, at=start)
+        return len(captured)
+
+    assert cost(small) == cost(large)
+    assert CalendarEvent.objects.filter(bot_outcome__recall_bot_id=large).count() == 40
