@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -135,16 +136,30 @@ def verify(body: bytes, headers: Mapping[str, str]) -> VerifiedDelivery:
     return VerifiedDelivery(message_id=message_id, payload=parse_envelope(body))
 
 
-def _not_json(constant: str) -> None:
-    """``NaN`` and ``Infinity`` are Python's extensions, not JSON: no database stores them as JSON
-    (SQLite's check refused the row with an IntegrityError, a 500), and Recall never sends them."""
-    raise ValueError(f"{constant} is not JSON")
+class _NotStandardJson(ValueError):
+    """A number JSON has no way to write: NaN, Infinity or one too large for a float."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotStandardJson(f"Body is not standard JSON ({name} is not a JSON number)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotStandardJson(f"Body is not standard JSON ({text[:30]} is too large a number)")
+    return value
 
 
 def parse_envelope(body: bytes) -> dict[str, Any]:
-    """Recall's ``{"event": str, "data": {...}}`` envelope, or WebhookRejected."""
+    """Recall's ``{"event": str, "data": {...}}`` envelope, or WebhookRejected.
+
+    Strict JSON: Python's reader takes NaN and Infinity (and turns 1e400 into Infinity), which
+    neither the JSON column of SQLite nor PostgreSQL's jsonb stores, so storing would fail late."""
     try:
-        payload = json.loads(body, parse_constant=_not_json)
+        payload = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotStandardJson as exc:
+        raise WebhookRejected(str(exc)) from None
     except (ValueError, RecursionError):
         raise WebhookRejected("Body is not JSON") from None
     if not (

@@ -135,6 +135,11 @@ BAD_INPUTS = {
     "event type too long": _signed(envelope("calendar." + "x" * 200)),
     "message id too long": _signed(envelope(), msg_id="msg_" + "x" * 300),
     "deeply nested JSON": _signed(b"[" * 100_000 + b"]" * 100_000),
+    # Python's json reads these too; JSON, SQLite's JSON_VALID and PostgreSQL's jsonb do not.
+    "-Infinity, not JSON": _signed(b'{"event": "calendar.update", "data": {"n": -Infinity}}'),
+    "number too large for a float (Infinity)": _signed(
+        b'{"event": "bot.done", "data": {"n": 1e400}}'
+    ),
 }
 
 

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from django_recall_calendar.models import WebhookDelivery
@@ -32,7 +32,7 @@ PROPERTY = settings(
 HEADER_NAMES = ("webhook", "svix")
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -104,8 +104,22 @@ def test_unsigned_requests_are_refused_and_never_stored(body, headers, content_t
     assert not WebhookDelivery.objects.exists()
 
 
+#: Bodies Python's json reads but JSON does not (json.dumps writes NaN and Infinity unless told
+#: not to): the random floats above reach them only now and then, these every run.
+NON_STANDARD_JSON = [
+    b'{"event": "calendar.sync_events", "data": {"calendar_id": NaN}}',
+    b'{"event": "calendar.update", "data": {"calendar_id": "x", "n": Infinity}}',
+    b'{"event": "bot.done", "data": {"n": [-Infinity]}}',
+    b'{"event": "recording.done", "data": {"n": 1e999}}',
+]
+
+
 @PROPERTY
 @given(body=bodies, message_id=st.text(min_size=1, max_size=300), legacy=st.booleans())
+@example(body=NON_STANDARD_JSON[0], message_id="msg_nan", legacy=False)
+@example(body=NON_STANDARD_JSON[1], message_id="msg_inf", legacy=True)
+@example(body=NON_STANDARD_JSON[2], message_id="msg_minus_inf", legacy=False)
+@example(body=NON_STANDARD_JSON[3], message_id="msg_overflow", legacy=False)
 def test_signed_random_bodies_never_cause_a_server_error(body, message_id, legacy):
     secret = django_settings.RECALL_CALENDAR["WEBHOOK_SECRET"]
     try:
