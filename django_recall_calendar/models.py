@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import conf
+from .status_changes import disconnection_details
 
 
 class Platform(models.TextChoices):
@@ -173,13 +174,7 @@ class Calendar(models.Model):
             return ""
         if self.status == CalendarStatus.MISSING:
             return str(_("Recall no longer knows this calendar."))
-        for change in reversed(self.status_changes or []):
-            if isinstance(change, dict) and change.get("status") == CalendarStatus.DISCONNECTED:
-                for key in ("reason", "error", "error_code", "message", "details"):
-                    if change.get(key):
-                        return str(change[key])
-                break
-        return ""
+        return disconnection_details(self.status_changes)
 
 
 class CalendarEventQuerySet(models.QuerySet):

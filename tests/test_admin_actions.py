@@ -251,7 +251,9 @@ def test_self_managed_mode_schedules_lists_and_removes_bots(
 
 
 def test_refresh_status_shows_a_disconnection(admin_client, recall_emulator, calendar):
-    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+    recall_emulator.disconnect_calendar(
+        str(calendar.recall_id), details={"error_code": "invalid_grant"}
+    )
     response = run_action(admin_client, CALENDARS, "refresh_status", [calendar])
     assert messages_of(response) == [("success", f"Refreshed 1 calendar. {calendar}: Disconnected")]
     calendar.refresh_from_db()
@@ -407,7 +409,9 @@ def test_deleting_a_user_deletes_their_calendars_at_recall_once(
 
 
 def test_replay_processes_again_and_reports_each_outcome(admin_client, recall_emulator, calendar):
-    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="token revoked")
+    recall_emulator.disconnect_calendar(
+        str(calendar.recall_id), details={"error_code": "token revoked"}
+    )
     (failed,) = builders.deliveries(
         calendar, 1, event_type="calendar.update", status=DeliveryStatus.FAILED, last_error="x"
     )

@@ -146,7 +146,13 @@ def test_calendar_fields(api, alice):
     calendar = builders.calendar(
         alice,
         status=CalendarStatus.DISCONNECTED,
-        status_changes=[{"status": "disconnected", "reason": "Token revoked"}],
+        status_changes=[
+            {
+                "status": "disconnected",
+                "created_at": "2026-01-02T03:04:05Z",
+                "code": "Token revoked",
+            }
+        ],
         recording_policy="organizer",
         min_attendees=3,
         skip_title_keywords=["private"],

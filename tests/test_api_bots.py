@@ -233,7 +233,9 @@ def test_no_bot_is_sent_to_a_meeting_of_a_disconnected_calendar(api, recall_emul
     """The policy treats a disconnected calendar as making a bot impossible; a bot sent by hand
     anyway was removed again by the next sync's reconcile (and Recall drops it meanwhile)."""
     (event,) = builders.synced_events(recall_emulator, calendar, hours_from_now(2))
-    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+    recall_emulator.disconnect_calendar(
+        str(calendar.recall_id), details={"error_code": "invalid_grant"}
+    )
     sync.refresh_calendar(calendar)
     calls = bot_calls(recall_emulator)
 

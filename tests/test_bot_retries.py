@@ -36,7 +36,7 @@ def meeting(recall_emulator):
     return calendar, remote
 
 
-def refuse_bot_calls(recall_emulator, remote: dict, kind: str, retry_after: float) -> None:
+def refuse_bot_calls(recall_emulator, remote: dict, kind: str, retry_after: float | None) -> None:
     """Recall refuses every bot call for the meeting, past all of the client's retries."""
     path = f"{EVENTS}{remote['id']}/bot/"
     recall_emulator.inject_fault(kind, count=100, path=path, retry_after=retry_after)
@@ -58,6 +58,22 @@ def test_a_refused_bot_call_is_kept_with_its_retry_time(recall_emulator, meeting
     shown = client.get(f"/recall/api/events/{event.pk}/").json()
     assert shown["bot_state"] == "retrying" and "will retry at" in shown["bot_state_reason"]
     assert recall_emulator.bots == {}
+
+
+def test_a_507_without_retry_after_is_tried_again_in_about_30_seconds(recall_emulator, meeting):
+    calendar, remote = meeting
+    refuse_bot_calls(recall_emulator, remote, "507", retry_after=None)
+    started = timezone.now()
+
+    sync_changes(calendar)
+
+    refused = recall_emulator.requests_for("POST", f"{EVENTS}{remote['id']}/bot/")
+    assert refused and {request.status for request in refused} == {507}
+    event = CalendarEvent.objects.get(recall_id=remote["id"])
+    # Recall's docs: the ad-hoc pool frees up in about 30 s; not the minute guessed otherwise.
+    finished = timezone.now()
+    assert started + timedelta(seconds=30) <= event.bot_retry_at <= finished + timedelta(seconds=30)
+    assert scheduling.bot_state(event)[0] == "retrying"
 
 
 def test_the_retry_schedules_the_bot_once_recall_accepts(recall_emulator, meeting):

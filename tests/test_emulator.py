@@ -60,16 +60,28 @@ def test_connect_then_disconnect_grows_status_changes_and_notifies(recall_emulat
     calendar_id = recall_http.post("/api/v2/calendars/", json=CREATE).json()["id"]
 
     recall_emulator.connect_calendar(calendar_id, email="jo@example.com")
-    recall_emulator.disconnect_calendar(calendar_id, reason="invalid_grant")
+    recall_emulator.disconnect_calendar(calendar_id, details={"error_code": "invalid_grant"})
 
     body = recall_http.get(f"/api/v2/calendars/{calendar_id}/").json()
     assert body["status"] == "disconnected"
     assert body["platform_email"] == "jo@example.com"
     assert [c["status"] for c in body["status_changes"]] == ["connected", "disconnected"]
-    assert body["status_changes"][1]["reason"] == "invalid_grant"
-    assert all("created_at" in change for change in body["status_changes"])
+    # Only the status, its time and the details the test named: no key of the emulator's own.
+    assert [set(change) for change in body["status_changes"]] == [
+        {"status", "created_at"},
+        {"status", "created_at", "error_code"},
+    ]
+    assert body["status_changes"][1]["error_code"] == "invalid_grant"
     updates = [d for d in recall_emulator.deliveries if d.event == "calendar.update"]
     assert [d.payload["data"] for d in updates] == [{"calendar_id": calendar_id}] * 2
+
+
+def test_the_former_reason_shorthand_still_works_and_warns(recall_emulator, calendar):
+    with pytest.warns(DeprecationWarning, match="details="):
+        changed = recall_emulator.disconnect_calendar(calendar["id"], reason="invalid_grant")
+
+    assert "reason" not in changed["status_changes"][-1]
+    assert changed["status_changes"][-1]["error_code"] == "invalid_grant"
 
 
 @pytest.mark.parametrize(

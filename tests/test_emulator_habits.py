@@ -108,6 +108,15 @@ def test_507_says_when_to_retry(recall_emulator, recall_http):
     assert answer.status_code == 507 and answer.headers["Retry-After"] == "30"
 
 
+@pytest.mark.parametrize("kind", ["507", "429"])
+def test_a_refusal_can_come_without_retry_after(recall_emulator, recall_http, kind):
+    recall_emulator.inject_fault(kind, retry_after=None)
+
+    answer = recall_http.get("/api/v2/calendars/")
+
+    assert answer.status_code == int(kind) and "Retry-After" not in answer.headers
+
+
 def test_event_listings_are_limited_to_60_a_minute_per_workspace():
     with RecallEmulator(time_scale=60, unruly=False) as emulator, _http(emulator) as http:
         answers = [http.get("/api/v2/calendar-events/") for _ in range(61)]

@@ -43,7 +43,9 @@ def test_a_disconnection_webhook_emails_the_owner_a_reconnect_link(
 ):
     calendar = connected_calendar(alice_client, recall_emulator, backend)
 
-    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+    recall_emulator.disconnect_calendar(
+        str(calendar.recall_id), details={"error_code": "invalid_grant"}
+    )
 
     [email] = mail.outbox
     assert email.to == ["alice@site.example"]
@@ -58,7 +60,9 @@ def test_a_disconnection_webhook_emails_the_owner_a_reconnect_link(
 def test_the_page_shows_why_and_offers_reconnect(alice_client, recall_emulator):
     calendar = connected_calendar(alice_client, recall_emulator, "microsoft-graph")
 
-    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="AADSTS7000215")
+    recall_emulator.disconnect_calendar(
+        str(calendar.recall_id), details={"error_code": "AADSTS7000215"}
+    )
 
     page = alice_client.get(CALENDARS_URL).content.decode()
     assert "Disconnected" in page
@@ -141,7 +145,9 @@ def test_the_subject_is_plain_text_not_html_escaped(alice_client, recall_emulato
     recall_emulator.connect_calendar(str(calendar.recall_id), email="o'brien@work.example")
     mail.outbox.clear()
 
-    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+    recall_emulator.disconnect_calendar(
+        str(calendar.recall_id), details={"error_code": "invalid_grant"}
+    )
 
     [email] = mail.outbox
     assert "o'brien@work.example" in email.subject

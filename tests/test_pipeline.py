@@ -255,7 +255,7 @@ def test_reconnecting_a_disconnected_calendar_clears_the_disconnection(
     calendar = Calendar.objects.get()
     recall_id = str(calendar.recall_id)
     recall_emulator.connect_calendar(recall_id, email="alice@work.example")
-    recall_emulator.disconnect_calendar(recall_id, reason="invalid_grant")
+    recall_emulator.disconnect_calendar(recall_id, details={"error_code": "invalid_grant"})
     refresh_calendar(calendar)
     assert calendar.status == CalendarStatus.DISCONNECTED
 

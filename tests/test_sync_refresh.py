@@ -59,7 +59,9 @@ def test_connecting_then_connected_sends_calendar_connected_once(recall_emulator
 def test_disconnect_sends_the_reason_and_reconnect_sends_connected(recall_emulator, sent):
     calendar = builders.recall_calendar(recall_emulator, status=CalendarStatus.CONNECTING)
     refresh_calendar(calendar)
-    recall_emulator.disconnect_calendar(str(calendar.recall_id), reason="invalid_grant")
+    recall_emulator.disconnect_calendar(
+        str(calendar.recall_id), details={"error_code": "invalid_grant"}
+    )
 
     refresh_calendar(calendar)
     refresh_calendar(calendar)

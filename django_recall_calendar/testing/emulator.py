@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -361,10 +362,12 @@ class RecallEmulator:
         count: int = 1,
         path: str | None = None,
         *,
-        retry_after: float = 1,
+        retry_after: float | None = 1,
         seconds: float = 3.0,
     ) -> None:
-        """Make the next ``count`` requests (under ``path`` if given) fail with ``kind``."""
+        """Make the next ``count`` requests (under ``path`` if given) fail with ``kind``; a 429 or
+        507 says ``Retry-After: retry_after`` (``retry_after=None``: no such header, as a 507
+        may come)."""
         self.faults.add(Fault(str(kind), count, path, retry_after, seconds))
 
     def fault_rate(
@@ -428,9 +431,32 @@ class RecallEmulator:
         with self._transaction() as outbox:
             return _copy(self.workspace.connect_calendar(outbox, calendar_id, email))
 
-    def disconnect_calendar(self, calendar_id: str, reason: str | None = None) -> dict[str, Any]:
+    def disconnect_calendar(
+        self,
+        calendar_id: str,
+        details: Mapping[str, Any] | str | None = None,
+        *,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Access is lost: ``status`` becomes ``disconnected`` and ``status_changes`` grows by an
+        entry with that status and its time (``created_at``), plus ``details``.
+
+        Recall types no entry and documents only that a disconnection's details (such as a
+        Microsoft Graph error code) are there, not under which keys; so the emulator adds none of
+        its own and a test names them, e.g. ``details={"error_code": "invalid_grant"}``.
+        ``reason`` (or a string for ``details``) is the former shorthand, kept for callers that use
+        it: it warns and stands for ``{"error_code": reason}``.
+        """
+        if isinstance(details, str) or reason is not None:
+            warnings.warn(
+                "disconnect_calendar(reason=...) is deprecated: Recall publishes no 'reason' key; "
+                "pass details={...} with the fields the entry should carry.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            details = {"error_code": details if isinstance(details, str) else reason}
         with self._transaction() as outbox:
-            return _copy(self.workspace.disconnect_calendar(outbox, calendar_id, reason))
+            return _copy(self.workspace.disconnect_calendar(outbox, calendar_id, details))
 
     def add_event(self, calendar_id: str, **fields: Any) -> dict[str, Any]:
         """An event with realistic defaults; sends ``calendar.sync_events``."""

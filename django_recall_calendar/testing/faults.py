@@ -26,8 +26,12 @@ class Fault:
     kind: str
     remaining: int = 1
     path: str | None = None
-    retry_after: float = 1
+    #: Seconds in the ``Retry-After`` of a 429 or 507; None sends no header at all.
+    retry_after: float | None = 1
     seconds: float = 3.0
+
+    def retry_after_header(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
 
     def applies_to(self, path: str) -> bool:
         return self.path is None or path.startswith(self.path)
@@ -37,11 +41,13 @@ def fault_response(fault: Fault) -> Response:
     """What Recall (or the load balancer in front of it) answers for this fault."""
     kind = fault.kind
     if kind == "429":
-        retry_after = f"{fault.retry_after:g}"
+        expected = (
+            ""
+            if fault.retry_after is None
+            else f" Expected available in {fault.retry_after:g} seconds."
+        )
         return Response.json(
-            429,
-            {"detail": f"Request was throttled. Expected available in {retry_after} seconds."},
-            {"Retry-After": retry_after},
+            429, {"detail": f"Request was throttled.{expected}"}, fault.retry_after_header()
         )
     if kind in _HTML_ERRORS:
         title = _HTML_ERRORS[kind]
@@ -58,7 +64,7 @@ def fault_response(fault: Fault) -> Response:
         return Response.json(
             507,
             {"code": "no_bots_available", "message": "No bots available in the ad-hoc pool."},
-            {"Retry-After": f"{fault.retry_after:g}"},
+            fault.retry_after_header(),
         )
     return Response.json(500, {"detail": "A server error occurred."})
 

@@ -14,6 +14,7 @@ import random
 import string
 import uuid
 from bisect import bisect_left, insort
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -117,12 +118,16 @@ class Workspace:
         return calendar
 
     def _set_status(
-        self, outbox: Outbox, calendar: dict[str, Any], status: str, reason: str | None = None
+        self,
+        outbox: Outbox,
+        calendar: dict[str, Any],
+        status: str,
+        details: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Recall types no ``status_changes`` entry: this one holds the status and its time, plus
+        exactly the ``details`` a test gives (no key of the emulator's own)."""
         now = format_ts(self.clock.now())
-        change: dict[str, Any] = {"status": status, "created_at": now}
-        if reason:
-            change["reason"] = reason
+        change: dict[str, Any] = {**(details or {}), "status": status, "created_at": now}
         calendar["status"] = status
         calendar["status_changes"] = [*calendar["status_changes"], change]
         calendar["updated_at"] = now
@@ -143,13 +148,13 @@ class Workspace:
         return self._set_status(outbox, calendar, "connected")
 
     def disconnect_calendar(
-        self, outbox: Outbox, calendar_id: str, reason: str | None = None
+        self, outbox: Outbox, calendar_id: str, details: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Access was lost: ``disconnected``; the calendar's future bots are unscheduled."""
         calendar = self.calendar(calendar_id)
         for event in self._events_of(calendar_id):
             self._drop_bots(event)
-        return self._set_status(outbox, calendar, "disconnected", reason)
+        return self._set_status(outbox, calendar, "disconnected", details)
 
     def update_calendar(
         self, outbox: Outbox, calendar_id: str, fields: dict[str, Any]
@@ -161,7 +166,7 @@ class Workspace:
         credentials = {"oauth_refresh_token", "oauth_client_secret"} & fields.keys()
         if calendar["status"] == "disconnected" and (not fields or credentials):
             calendar["platform_email"] = calendar["platform_email"] or calendar.get("oauth_email")
-            self._set_status(outbox, calendar, "connected", "reconnected")
+            self._set_status(outbox, calendar, "connected")
         return calendar
 
     def delete_calendar(self, calendar_id: str) -> None:
