@@ -383,3 +383,75 @@ def test_the_instance_keeps_its_old_values_when_recall_fails(recall_emulator, al
     with pytest.raises(RecallError):
         scheduling.set_record_override(alices, RecordOverride.ALWAYS, {"bot_name": "A"})
     assert (alices.record_override, alices.bot_config) == ("", {})
+
+
+# ----- staff in the admin ---------------------------------------------------------------------
+
+EVENTS = reverse("admin:recall_calendar_calendarevent_changelist")
+
+
+def schedule_action(admin_client, event: CalendarEvent, bot_config: dict):
+    return admin_client.post(
+        EVENTS,
+        {
+            "action": "schedule_bot",
+            "_selected_action": [event.pk],
+            "post": "yes",
+            "bot_name": "",
+            "bot_config": json.dumps(bot_config),
+        },
+    )
+
+
+def change_page(event: CalendarEvent) -> str:
+    return reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+
+
+def test_staff_may_set_where_a_bots_data_flows(admin_client, recall_emulator, alices):
+    response = schedule_action(
+        admin_client, alices, {"recording_config": HIJACK["recording_config"]}
+    )
+
+    assert response.status_code == 302
+    bot = the_bot_of(recall_emulator, alices)
+    assert bot["bot_config"]["recording_config"] == HIJACK["recording_config"]
+    assert bot["meeting_url"] == builders.MEET
+
+
+@pytest.mark.parametrize("key", ["meeting_url", "join_at"])
+def test_staff_cannot_send_a_bot_to_another_link_or_time(
+    admin_client, recall_emulator, alices, key
+):
+    config = {key: ELSEWHERE if key == "meeting_url" else "2030-01-01T00:00:00Z"}
+
+    action = schedule_action(admin_client, alices, config)
+    assert action.status_code == 200 and "its own meeting" in action.content.decode()
+    edited = admin_client.post(
+        change_page(alices), {"record_override": "always", "bot_config": json.dumps(config)}
+    )
+    assert edited.status_code == 200
+    assert "its own meeting" in str(edited.context["adminform"].form.errors["bot_config"])
+
+    assert recall_emulator.requests_for(None, "/bot/") == []
+    alices.refresh_from_db()
+    assert (alices.record_override, alices.bot_config) == ("", {})
+
+
+def test_a_change_recall_refuses_on_the_event_page_is_not_saved(
+    admin_client, recall_emulator, alices
+):
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.messages import get_messages
+
+    recall_emulator.inject_fault("500", count=50, path="/api/v2/calendar-events/")
+
+    response = admin_client.post(
+        change_page(alices), {"record_override": "always", "bot_config": '{"bot_name": "Staff"}'}
+    )
+
+    assert response.status_code == 302 and response.url == change_page(alices)
+    ((level, text),) = [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
+    assert level == "error" and text.startswith("Not saved: Recall was not updated")
+    alices.refresh_from_db()
+    assert (alices.record_override, alices.bot_config) == ("", {})
+    assert not LogEntry.objects.filter(object_id=str(alices.pk)).exists()

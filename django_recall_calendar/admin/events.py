@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import redirect
@@ -30,6 +31,8 @@ from .filters import (
 )
 
 User = get_user_model()
+#: Set on the request when save_model rolled a change back (Recall refused it).
+NOT_SAVED = "_recall_calendar_not_saved"
 OWNER_SEARCH = [
     f"calendar__user__{User.USERNAME_FIELD}",
     f"calendar__user__{User.get_email_field_name()}",
@@ -77,7 +80,7 @@ class ScheduleBotForm(forms.Form):
         help_text=_(
             'A JSON object merged over the BOT_CONFIG setting, e.g. {"recording_config": '
             '{"transcript": {"provider": {"meeting_captions": {}}}}}. The bot name above wins over '
-            "a bot_name here."
+            "a bot_name here. meeting_url and join_at are always the meeting's own."
         ),
     )
 
@@ -208,20 +211,37 @@ class CalendarEventAdmin(WithoutBulkDelete, admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: CalendarEvent, form, change: bool) -> None:
-        """A changed override or config goes to Recall now: a sync reconciles only the events
-        that changed at Recall, so the next one may never look at this meeting."""
-        super().save_model(request, obj, form, change)
+        """A changed override or config goes to Recall now (a sync reconciles only the events
+        that changed at Recall, so the next one may never look at this meeting), in one unit
+        with the save: when Recall refuses, nothing is saved and the page says so."""
         if not (change and {"record_override", "bot_config"}.intersection(form.changed_data)):
+            super().save_model(request, obj, form, change)
             return
         try:
-            scheduling.set_record_override(obj, obj.record_override)
+            with transaction.atomic():
+                super().save_model(request, obj, form, change)
+                scheduling.set_record_override(obj, obj.record_override)
         except (scheduling.SchedulingError, RecallError) as exc:
+            setattr(request, NOT_SAVED, True)
             error = exc.for_staff() if isinstance(exc, RecallError) else exc
             self.message_user(
                 request,
-                _("Saved, but Recall was not updated: %(error)s") % {"error": error},
-                messages.WARNING,
+                _("Not saved: Recall was not updated, so the meeting keeps its choice: %(error)s")
+                % {"error": error},
+                messages.ERROR,
             )
+
+    def log_change(self, request: HttpRequest, obj: CalendarEvent, message):
+        """No history entry for a change that was not saved."""
+        if not getattr(request, NOT_SAVED, False):
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_change(self, request: HttpRequest, obj: CalendarEvent):
+        """Back to the page after a refused change, without Django's "changed successfully"."""
+        if getattr(request, NOT_SAVED, False):
+            return redirect(request.path)
+        return super().response_change(request, obj)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
