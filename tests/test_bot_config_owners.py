@@ -455,3 +455,27 @@ def test_a_change_recall_refuses_on_the_event_page_is_not_saved(
     alices.refresh_from_db()
     assert (alices.record_override, alices.bot_config) == ("", {})
     assert not LogEntry.objects.filter(object_id=str(alices.pk)).exists()
+
+
+@pytest.mark.urls("example_project.urls")
+def test_alices_switch_on_the_example_page_leaves_bobs_bot_his(
+    client, recall_emulator, alice, bob, bobs, alices
+):
+    """The meetings page sets no bot config at all: its switch shares or leaves the meeting's
+    bot, and leaving never removes the bot Bob's copy still uses."""
+    scheduling.set_record_override(bobs, RecordOverride.ALWAYS)
+    before = the_bot_of(recall_emulator, bobs)
+    client.force_login(alice)
+    record = reverse("meeting_record", args=[alices.pk])
+
+    assert client.post(record, {"override": "always", "bot_config": '{"x": 1}'}).status_code == 302
+    assert the_bot_of(recall_emulator, alices)["id"] == before["id"]
+    assert client.post(record, {"override": "never"}).status_code == 302
+
+    bot = the_bot_of(recall_emulator, bobs)
+    assert (bot["id"], bot["bot_config"], bot["meeting_url"]) == (
+        before["id"],
+        before["bot_config"],
+        before["meeting_url"],
+    )
+    assert bot["event_ids"] == [str(bobs.recall_id)]
