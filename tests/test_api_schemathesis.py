@@ -11,7 +11,9 @@ import base64
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
@@ -51,6 +53,18 @@ def alices_meetings(alice, recall_emulator):
     """Alice's calendar and two upcoming meetings: some generated ids are hers."""
     calendar = connected_calendar(recall_emulator, alice)
     return builders.synced_events(recall_emulator, calendar, hours_from_now(2), hours_from_now(30))
+
+
+@pytest.fixture(autouse=True)
+def test_database_kept_open():
+    """schemathesis calls the WSGI app itself, not through Django's test client, so each request's
+    end would close the database connection that holds the test's transaction (PostgreSQL then
+    answers every later request with a 500); the test client disconnects the same receivers."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 # alice (tests/conftest.py) signs in with her password.
