@@ -28,6 +28,7 @@ PLAN = [
     ("admin_api_bench", "postgres"),
     ("scheduling_bench", "sqlite"),
     ("memory_bench", "postgres"),
+    ("burst_bench", "postgres"),
 ]
 
 

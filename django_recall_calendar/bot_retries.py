@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Min, QuerySet
 
 from .exceptions import RecallError
@@ -71,6 +72,17 @@ def clear_failure(event: CalendarEvent) -> None:
 def due(now: datetime) -> QuerySet[CalendarEvent]:
     """Events whose refused bot call is due again, meeting not started yet."""
     return CalendarEvent.objects.filter(bot_retry_at__lte=now, start_time__gt=now)
+
+
+def claim_due(now: datetime) -> list[int]:
+    """Take the due retries, soonest meeting first, clearing their time so that no other retry
+    running at once takes them too (rows another transaction holds are skipped); the caller
+    reconciles them, which records a new retry if the call fails again."""
+    with transaction.atomic():
+        due_now = due(now).select_for_update(skip_locked=True).order_by("start_time", "pk")
+        claimed = list(due_now.values_list("pk", flat=True))
+        CalendarEvent.objects.filter(pk__in=claimed).update(bot_retry_at=None)
+    return claimed
 
 
 def give_up_started(now: datetime) -> int:

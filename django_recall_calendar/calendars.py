@@ -29,7 +29,12 @@ from .backends import get_backend
 from .client import RecallClient
 from .exceptions import RecallError, RecallNotFoundError
 from .models import Calendar, CalendarEvent, CalendarStatus
-from .scheduling import ReconcileResult, reconcile_calendar, reconcile_candidates, reconcile_events
+from .scheduling import (
+    ReconcileResult,
+    reconcile_calendar,
+    reconcile_candidates,
+    reconcile_or_hand_off,
+)
 from .sync import (
     SyncResult,
     WorkspaceSync,
@@ -260,11 +265,12 @@ def _page_reconciler(
     bots: ReconcileResult, client: RecallClient
 ) -> Callable[[SyncResult, list[uuid.UUID]], None]:
     """An ``on_page`` that reconciles the bots of the page's changed events (soonest first),
-    adding what it did to ``bots``."""
+    adding what it did to ``bots``, or handing them to the door (``bots_handed_to``)."""
 
     def reconcile_page(result: SyncResult, changed: list[uuid.UUID]) -> None:
-        if changed:
-            page_events = CalendarEvent.objects.filter(recall_id__in=changed)
-            bots.add(reconcile_events(reconcile_candidates(page_events), client=client))
+        if not changed:
+            return
+        candidates = reconcile_candidates(CalendarEvent.objects.filter(recall_id__in=changed))
+        bots.add(reconcile_or_hand_off(candidates, client=client))
 
     return reconcile_page

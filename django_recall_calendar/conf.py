@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "BACKOFF_CAP": 30.0,
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
+    # Queue of the bot work (reconcile_bots, retry_bot_calls); None: TASK_QUEUE. On a backend
+    # without priorities (RQ), a queue the workers take first puts bots ahead of the rest.
+    "BOT_TASK_QUEUE": None,
     "WEBHOOK_RETRY_DELAYS": [5, 60, 300, 1800, 7200],
     # Seconds after which a worker's claim on a delivery (or a delivery never enqueued) counts as
     # lost: a crashed worker's; longer than any one delivery's processing may take.

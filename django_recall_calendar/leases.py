@@ -20,6 +20,7 @@ from django.utils import timezone
 from .models import Lease
 
 SWEEP = "workspace-sync"
+BOT_RETRY = "bot-retry"
 
 
 class Held:
@@ -61,3 +62,20 @@ def holding(name: str, ttl: timedelta) -> Iterator[Held | None]:
     finally:
         if held is not None:
             held.release()
+
+
+def first_to_mark(name: str, mark: str) -> bool:
+    """Record ``mark`` under ``name``; True only for the first caller with that mark (e.g. one
+    retry task queued per retry time, however many workers see it due)."""
+    if (
+        Lease.objects.filter(name=name)
+        .exclude(holder=mark)
+        .update(holder=mark, taken_at=timezone.now())
+    ):
+        return True
+    try:
+        with transaction.atomic():
+            Lease.objects.create(name=name, holder=mark, taken_at=timezone.now())
+    except IntegrityError:
+        return False
+    return True

@@ -7,8 +7,9 @@ created and recorded is the configured backend's job (:mod:`.backends`).
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -380,10 +381,55 @@ def retry_bot_calls(
     *, client: RecallClient | None = None, now: datetime | None = None
 ) -> ReconcileResult:
     """Try again the bot calls Recall refused whose time has come; a meeting that started
-    meanwhile is marked missed. Failing again records the next retry (see ``bot_retries``)."""
+    meanwhile is marked missed. Failing again records the next retry (see ``bot_retries``).
+
+    The due calls are claimed first (each by one retry, however many run at once), then
+    reconciled here or handed off in batches (:func:`bots_handed_to`)."""
     now = now or timezone.now()
     bot_retries.give_up_started(now)
-    return reconcile_events(bot_retries.due(now), client=client, now=now)
+    claimed = bot_retries.claim_due(now)
+    return reconcile_or_hand_off(CalendarEvent.objects.filter(pk__in=claimed), client=client)
+
+
+#: Meetings per batch handed to a door by :func:`bots_handed_to`.
+BOT_BATCH = 25
+
+BotHandoff = Callable[[list[int], datetime], Any]
+_bot_handoff: contextvars.ContextVar[BotHandoff | None] = contextvars.ContextVar(
+    "recall_bot_handoff", default=None
+)
+
+
+@contextmanager
+def bots_handed_to(handoff: BotHandoff) -> Iterator[None]:
+    """Inside, :func:`reconcile_or_hand_off` hands the meetings to ``handoff`` in batches of
+    :data:`BOT_BATCH` (event pks, soonest first, and the batch's soonest start) instead of
+    reconciling them: the task door enqueues a task per batch, so several workers send bots at
+    once while a sweep goes on listing."""
+    token = _bot_handoff.set(handoff)
+    try:
+        yield
+    finally:
+        _bot_handoff.reset(token)
+
+
+def reconcile_or_hand_off(
+    events: QuerySet[CalendarEvent], *, client: RecallClient | None = None
+) -> ReconcileResult:
+    """:func:`reconcile_events` here, or, inside :func:`bots_handed_to`, the upcoming ones handed
+    off in batches soonest first (the result then counts nothing: the batches do the work)."""
+    handoff = _bot_handoff.get()
+    if handoff is None:
+        return reconcile_events(events, client=client)
+    rows = list(
+        events.filter(end_time__gt=timezone.now())
+        .order_by("start_time", "pk")
+        .values_list("pk", "start_time")
+    )
+    for first in range(0, len(rows), BOT_BATCH):
+        batch = rows[first : first + BOT_BATCH]
+        handoff([pk for pk, _ in batch], batch[0][1])
+    return ReconcileResult()
 
 
 def priority_for(start: datetime, now: datetime | None = None) -> int:

@@ -22,8 +22,8 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
-from . import budget, calendars, conf, scheduling, webhooks
-from .models import Calendar, DeliveryStatus
+from . import budget, calendars, conf, leases, scheduling, webhooks
+from .models import Calendar, CalendarEvent, DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,15 @@ def _task(func: Callable[..., Any]) -> Any:
     return _framework_task(func)
 
 
+#: Tasks of the bot work, enqueued on ``BOT_TASK_QUEUE`` when it is set.
+_BOT_WORK: set[str] = set()
+
+
 def _configured(task: Any) -> Any:
-    return _using(task, conf.get("TASK_BACKEND"), conf.get("TASK_QUEUE"))
+    queue = conf.get("TASK_QUEUE")
+    if getattr(task, "name", None) in _BOT_WORK:
+        queue = conf.get("BOT_TASK_QUEUE") or queue
+    return _using(task, conf.get("TASK_BACKEND"), queue)
 
 
 @functools.lru_cache(maxsize=64)
@@ -112,7 +119,7 @@ def run_delivery(delivery_id: int, *, force: bool = False) -> str:
     delivery deferred because Recall's budget would make it wait longer than
     ``RATE_LIMIT_TASK_WAIT``: the worker is free for other work meanwhile.
     """
-    with budget.waiting_at_most(conf.duration("RATE_LIMIT_TASK_WAIT").total_seconds()):
+    with _task_wait(), scheduling.bots_handed_to(_hand_off_bots):
         status = webhooks.process_delivery(delivery_id, force=force)
     waiting = (DeliveryStatus.FAILED, DeliveryStatus.RECEIVED)
     retry_at = webhooks.retry_time(delivery_id) if status in waiting else None
@@ -125,6 +132,17 @@ def run_delivery(delivery_id: int, *, force: bool = False) -> str:
     return status
 
 
+def _task_wait() -> Any:
+    """Inside a task, a call waits at most ``RATE_LIMIT_TASK_WAIT`` for Recall's budget."""
+    return budget.waiting_at_most(conf.duration("RATE_LIMIT_TASK_WAIT").total_seconds())
+
+
+def _hand_off_bots(event_ids: list[int], soonest: datetime) -> None:
+    """One ``reconcile_bots`` task per batch of a sync's meetings, with its soonest's priority:
+    the workers send bots in parallel while the sync goes on (inline on the immediate backend)."""
+    enqueue(reconcile_bots, event_ids, priority=scheduling.priority_for(soonest))
+
+
 def _enqueue_bot_retries() -> None:
     """Queue ``retry_bot_calls`` for the earliest bot call Recall refused, if one waits.
 
@@ -135,8 +153,8 @@ def _enqueue_bot_retries() -> None:
     by priority the meetings about to start go before those days away.
     """
     when = scheduling.next_bot_retry()
-    if when is None:
-        return
+    if when is None or not leases.first_to_mark(leases.BOT_RETRY, when.isoformat()):
+        return  # nothing waits, or a retry for that time is queued already
     try:
         enqueue(retry_bot_calls, run_after=when, priority=scheduling.bot_retry_priority())
     except Exception:
@@ -167,9 +185,25 @@ def process_after_commit(delivery_ids: list[int], using: str | None = None) -> N
 
 
 @_task
+def reconcile_bots(event_ids: list[int]) -> dict[str, int]:
+    """Bring the bots of these meetings in line with their policy, soonest first (a batch a
+    webhook's sync handed off)."""
+    with _task_wait():
+        result = scheduling.reconcile_events(CalendarEvent.objects.filter(pk__in=event_ids))
+    _enqueue_bot_retries()
+    return {
+        "scheduled": result.scheduled,
+        "rescheduled": result.rescheduled,
+        "unscheduled": result.unscheduled,
+        "failed": result.failed,
+    }
+
+
+@_task
 def retry_bot_calls() -> dict[str, int]:
     """Try again the bot calls Recall refused that are due (and queue the next, if any)."""
-    result = scheduling.retry_bot_calls()
+    with _task_wait(), scheduling.bots_handed_to(_hand_off_bots):
+        result = scheduling.retry_bot_calls()
     _enqueue_bot_retries()
     return {"scheduled": result.scheduled + result.rescheduled, "failed": result.failed}
 
@@ -243,3 +277,6 @@ def apply_recording_policy_later(calendar_id: int) -> None:
             raise
 
     transaction.on_commit(enqueue_once, robust=True)
+
+
+_BOT_WORK.update(task.name for task in (reconcile_bots, retry_bot_calls))

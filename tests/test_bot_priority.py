@@ -101,7 +101,9 @@ def test_the_retry_of_a_meeting_in_minutes_goes_before_one_of_a_meeting_in_days(
     far, near = meetings(recall_emulator, calendar, [timedelta(days=3), timedelta(minutes=10)])
     CalendarEvent.objects.filter(pk=far.pk).update(bot_retry_at=timezone.now(), bot_failure="x")
     tasks._enqueue_bot_retries()
-    CalendarEvent.objects.filter(pk=near.pk).update(bot_retry_at=timezone.now(), bot_failure="x")
+    tasks._enqueue_bot_retries()  # the same retry time: queued once already
+    sooner = timezone.now() - timedelta(seconds=1)
+    CalendarEvent.objects.filter(pk=near.pk).update(bot_retry_at=sooner, bot_failure="x")
     tasks._enqueue_bot_retries()
 
     assert [r.task.priority for r in queued.results] == [-100, 100]

@@ -103,7 +103,19 @@ def test_many_waiting_calendars_are_served_by_one_listing(recall_emulator, queue
         newest = max(parse_datetime_or_none(remote[i]["updated_at"]) for i in mine)
         assert calendar.events_synced_until >= newest
     assert CalendarEvent.objects.count() == 12
-    # Each page's bots were reconciled: every new meeting has its bot at Recall.
+    # Each page's meetings were handed to the workers in batches, soonest first, as tasks...
+    handed = [r for r in tasks._task_backends["queued"].results if r.args and r.args[0]]
+    assert all(r.task.func is tasks.reconcile_bots.func for r in handed)
+    batches = [r.args[0] for r in handed]
+    assert sorted(pk for batch in batches for pk in batch) == sorted(
+        CalendarEvent.objects.values_list("pk", flat=True)
+    )
+    starts = [CalendarEvent.objects.get(pk=pk).start_time for batch in batches for pk in batch]
+    assert starts == sorted(starts)
+    # ... which send every new meeting its bot.
+    for batch in batches:
+        tasks.reconcile_bots.call(batch)
+    remote = recall_emulator.events
     assert all(remote[str(e.recall_id)]["bots"] for e in CalendarEvent.objects.all())
 
 
