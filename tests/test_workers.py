@@ -174,13 +174,15 @@ def engine(request, settings, recall_emulator):
 
 
 def settled(emulator, pool: Pool, timeout: float = 120.0) -> None:
-    """Wait until the emulator sent every webhook and no delivery is left to process."""
+    """Wait until the emulator sent every webhook, no delivery is left to process and the bot
+    batches the syncs handed to the workers are done (every meeting has its bot)."""
     deadline = time.monotonic() + timeout
     emulator.settle(timeout)
     final = (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED)
     while time.monotonic() < deadline:
         assert pool.alive() == WORKERS, pool.output()
-        if not WebhookDelivery.objects.exclude(status__in=final).exists():
+        processed = not WebhookDelivery.objects.exclude(status__in=final).exists()
+        if processed and all(event["bots"] for event in emulator.events.values()):
             return
         time.sleep(0.2)
     left = list(WebhookDelivery.objects.exclude(status__in=final).values("status", "last_error"))
