@@ -729,4 +729,7 @@ def test_auto_connect_seeds_a_week_and_notifies():
         calendar = emulator.calendars[calendar_id]
         assert calendar["status"] == "connected"
         assert len([e for e in emulator.events.values() if e["calendar_id"] == calendar_id]) >= 15
-        assert [d.event for d in emulator.deliveries] == ["calendar.update", "calendar.sync_events"]
+        # Connected, then the week announced; yesterday's meetings and their bots' webhooks may
+        # still be on their way (the demo seeds them after the week).
+        events = [d.event for d in emulator.deliveries]
+        assert events[:2] == ["calendar.update", "calendar.sync_events"]
