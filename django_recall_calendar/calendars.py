@@ -35,6 +35,7 @@ from .scheduling import (
     reconcile_candidates,
     reconcile_or_hand_off,
 )
+from .status_changes import disconnected_between
 from .sync import (
     SyncResult,
     WorkspaceSync,
@@ -200,6 +201,30 @@ class CalendarSync:
     status: str
     events: SyncResult = field(default_factory=SyncResult)
     bots: ReconcileResult = field(default_factory=ReconcileResult)
+
+
+def refresh_and_reconcile(calendar: Calendar, *, client: RecallClient | None = None) -> Calendar:
+    """Re-read ``calendar`` (a ``calendar.update``); after a disconnection or a reconnection, also
+    re-read its events and reconcile their bots.
+
+    Recall unschedules a disconnected calendar's future bots without moving the events'
+    ``updated_at``, and announces a reconnection with this webhook only: no incremental sync
+    would show either. The full read brings the true ``bots`` lists; the reconcile then removes
+    a bot scheduled while the disconnection was not known here yet, or brings the bots back.
+    """
+    was_disconnected, before = calendar.is_disconnected, calendar.status_changes
+    refresh_calendar(calendar, client=client)
+    if calendar.status == CalendarStatus.MISSING:
+        return calendar
+    if was_disconnected != calendar.is_disconnected or disconnected_between(
+        before, calendar.status_changes
+    ):
+        client = client or RecallClient.from_settings()
+        try:
+            sync_events(calendar, full=True, client=client)
+        finally:
+            reconcile_calendar(calendar, client=client)
+    return calendar
 
 
 def sync_calendar(

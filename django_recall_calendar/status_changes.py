@@ -30,6 +30,18 @@ def disconnection_details(changes: Any) -> str:
     return ""
 
 
+def disconnected_between(before: Any, after: Any) -> bool:
+    """Whether ``after`` records a disconnection ``before`` did not: Recall only appends, so a
+    disconnection followed by a reconnection between two looks still shows here."""
+    return _disconnections(after) > _disconnections(before)
+
+
+def _disconnections(changes: Any) -> int:
+    if not isinstance(changes, list):
+        return 0
+    return sum(1 for c in changes if isinstance(c, dict) and DISCONNECTED in c.values())
+
+
 def _details(change: dict[str, Any]) -> str:
     shown = {
         str(key): value if isinstance(value, str) else json.dumps(value, default=str)

@@ -433,7 +433,7 @@ def _apply_page(
     before = {
         row[0]: row[1:]
         for row in CalendarEvent.objects.filter(recall_id__in=events).values_list(
-            "recall_id", "calendar_id", "recall_updated_at", "is_deleted"
+            "recall_id", "calendar_id", "recall_updated_at", "is_deleted", "bots"
         )
     }
     owners = owners or _owning_calendars(calendar, events.values())
@@ -443,7 +443,8 @@ def _apply_page(
         updated_at = _updated_at(event)
         is_deleted = event.get("is_deleted") is True
         previous = before.get(recall_id)
-        if previous is not None and _not_newer(previous, (owner.pk, updated_at, is_deleted)):
+        bots = event.get("bots") if isinstance(event.get("bots"), list) else []
+        if previous is not None and _not_newer(previous, (owner.pk, updated_at, is_deleted, bots)):
             continue
         row = _event_row(recall_id, event, owner, updated_at)
         if row is None:
@@ -467,7 +468,9 @@ def _apply_page(
 
 
 def _not_newer(stored: tuple, incoming: tuple) -> bool:
-    """Whether an incoming (owner pk, updated_at, is_deleted) adds nothing to the stored one."""
+    """Whether an incoming (owner pk, updated_at, is_deleted, bots) adds nothing to the stored
+    one. ``bots`` counts: Recall changes them without moving ``updated_at`` (a disconnection
+    unschedules them)."""
     stored_at, incoming_at = stored[1], incoming[1]
     if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
         return True  # an older copy

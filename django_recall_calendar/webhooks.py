@@ -34,7 +34,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from . import calendars, conf, leases, outcomes, sync
+from . import calendars, conf, leases, outcomes
 from .budget import BudgetExhausted
 from .models import Calendar, DeliveryStatus, WebhookDelivery
 from .utils import parse_datetime_or_none, parse_uuid
@@ -482,7 +482,7 @@ def _defer(delivery: WebhookDelivery, now: datetime, exc: BudgetExhausted) -> st
 
 
 def _refresh_calendar(delivery: WebhookDelivery, calendar: Calendar, now: datetime) -> None:
-    sync.refresh_calendar(calendar)
+    calendars.refresh_and_reconcile(calendar)
 
 
 def _hand_back(delivery: WebhookDelivery, now: datetime) -> str:

@@ -150,10 +150,13 @@ class Workspace:
     def disconnect_calendar(
         self, outbox: Outbox, calendar_id: str, details: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Access was lost: ``disconnected``; the calendar's future bots are unscheduled."""
+        """Access was lost: ``disconnected``; the calendar's future bots are unscheduled (its
+        events stay readable, their ``updated_at`` unmoved)."""
         calendar = self.calendar(calendar_id)
+        now = self.clock.now()
         for event in self._events_of(calendar_id):
-            self._drop_bots(event)
+            if parse_ts(event["start_time"]) > now:
+                self._drop_bots(event)
         return self._set_status(outbox, calendar, "disconnected", details)
 
     def update_calendar(
