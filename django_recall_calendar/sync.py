@@ -181,6 +181,23 @@ class SyncResult:
             self._changed += recall_id.bytes
 
 
+@dataclass
+class PageOrder:
+    """Whether the pages read so far came in non-decreasing ``updated_at`` order (within and
+    across pages; Recall does not document its order), and the newest time seen: a watermark may
+    advance page by page only while they do."""
+
+    in_order: bool
+    newest: datetime | None = None
+
+    def see(self, events: dict[uuid.UUID, dict]) -> None:
+        times = [t for t in map(_updated_at, events.values()) if t is not None]
+        if self.newest is not None:
+            times.insert(0, self.newest)
+        self.in_order = self.in_order and all(a <= b for a, b in pairwise(times))
+        self.newest = max(times, default=None)
+
+
 def sync_events(
     calendar: Calendar,
     updated_since: datetime | str | None = None,
@@ -219,26 +236,21 @@ def sync_events(
         filters["updated_at__gte"] = since.isoformat()
 
     result = SyncResult()
-    in_order, newest = contiguous, None
+    order = PageOrder(in_order=contiguous)
     try:
         for page in client.iter_calendar_event_pages(**filters):
             events = _by_id(page)
-            times = [t for t in map(_updated_at, events.values()) if t is not None]
-            if newest is not None:
-                times.insert(0, newest)
-            # Ascending so far, within this page and after the previous ones?
-            in_order = in_order and all(a <= b for a, b in pairwise(times))
-            newest = max(times, default=None)
+            order.see(events)
             with transaction.atomic():
                 changed = _apply_page(calendar, events, result)
-                if in_order and newest is not None:
-                    _advance_watermark(calendar, newest)
+                if order.in_order and order.newest is not None:
+                    _advance_watermark(calendar, order.newest)
             result.pages += 1
             result.received += len(events)
             if on_page is not None:
                 on_page(result, changed)
-        if contiguous and not in_order and newest is not None:
-            _advance_watermark(calendar, newest)
+        if contiguous and not order.in_order and order.newest is not None:
+            _advance_watermark(calendar, order.newest)
         calendar.last_synced_at = timezone.now()
         Calendar.objects.filter(pk=calendar.pk).update(last_synced_at=calendar.last_synced_at)
     finally:
@@ -300,15 +312,11 @@ def sync_workspace_events(
     filters = {"updated_at__gte": start.isoformat()} if start is not None else {}
 
     done = WorkspaceSync()
-    in_order, newest = True, None
+    order = PageOrder(in_order=True)
     try:
         for page in client.iter_calendar_event_pages(**filters):
             events = _by_id(page)
-            times = [t for t in map(_updated_at, events.values()) if t is not None]
-            if newest is not None:
-                times.insert(0, newest)
-            in_order = in_order and all(a <= b for a, b in pairwise(times))
-            newest = max(times, default=None)
+            order.see(events)
             owners = _known_calendars(events.values())
             known = {
                 recall_id: event
@@ -321,14 +329,14 @@ def sync_workspace_events(
                 if known:
                     anyone = next(iter(owners.values()))
                     changed = _apply_page(anyone, known, done.total, owners, done.calendars)
-                if in_order and newest is not None:
-                    _advance_watermarks(contiguous, newest)
+                if order.in_order and order.newest is not None:
+                    _advance_watermarks(contiguous, order.newest)
             done.total.pages += 1
             done.total.received += len(known)
             if on_page is not None:
                 on_page(done.total, changed)
-        if not in_order and newest is not None:
-            _advance_watermarks(contiguous, newest)
+        if not order.in_order and order.newest is not None:
+            _advance_watermarks(contiguous, order.newest)
         Calendar.objects.filter(pk__in=[c.pk for c in since]).update(last_synced_at=timezone.now())
     finally:
         _announce(done)
