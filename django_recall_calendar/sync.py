@@ -257,15 +257,19 @@ def sync_events(
         # The changed rows are named only for a receiver (a host's): a large sync's ids are kept
         # compact until one asks.
         if result.changed and signals.events_synced.has_listeners(Calendar):
-            signals.events_synced.send(
-                sender=Calendar,
-                calendar=calendar,
-                created=result.created,
-                updated=result.updated,
-                deleted=result.deleted,
-                events=changed_events(result),
-            )
+            _send_events_synced(calendar, result)
     return result
+
+
+def _send_events_synced(calendar: Calendar, result: SyncResult) -> None:
+    signals.events_synced.send(
+        sender=Calendar,
+        calendar=calendar,
+        created=result.created,
+        updated=result.updated,
+        deleted=result.deleted,
+        events=changed_events(result),
+    )
 
 
 @dataclass
@@ -364,18 +368,10 @@ def _advance_watermarks(calendar_pks: list[int], until: datetime) -> None:
 
 def _announce(done: WorkspaceSync) -> None:
     """``events_synced`` once per calendar whose events the sweep created or changed."""
-    if not done.calendars:
+    if not done.calendars or not signals.events_synced.has_listeners(Calendar):
         return
     for calendar in Calendar.objects.filter(pk__in=list(done.calendars)):
-        result = done.calendars[calendar.pk]
-        signals.events_synced.send(
-            sender=Calendar,
-            calendar=calendar,
-            created=result.created,
-            updated=result.updated,
-            deleted=result.deleted,
-            events=changed_events(result),
-        )
+        _send_events_synced(calendar, done.calendars[calendar.pk])
 
 
 def changed_events(result: SyncResult) -> QuerySet[CalendarEvent]:

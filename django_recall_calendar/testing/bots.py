@@ -12,22 +12,12 @@ from typing import Any
 
 from .clock import format_time, format_ts, parse_ts
 from .meeting_urls import structured_meeting_url
+from .validation import BOT_OBJECT_FIELDS
 
 DEFAULT_BOT_NAME = "Meeting Notetaker"
 
 # Bot fields the API shows; null when the request did not set them.
-CONFIG_FIELDS = (
-    "recording_config",
-    "output_media",
-    "automatic_video_output",
-    "automatic_audio_output",
-    "chat",
-    "automatic_leave",
-    "variant",
-    "zoom",
-    "google_meet",
-    "breakout_room",
-)
+CONFIG_FIELDS = BOT_OBJECT_FIELDS
 
 
 # A bot's way through a meeting, in the order Recall reports it (webhooks.json's bot.* events).

@@ -102,23 +102,21 @@ def check_uuid_path(value: str) -> str:
 
 
 # Create Bot (OpenAPI ``Bot``): the properties a request may set, and those holding an object.
+#: Create Bot's fields that hold an object (the emulator echoes them on a bot, null when unset).
+BOT_OBJECT_FIELDS = (
+    "recording_config",
+    "output_media",
+    "automatic_video_output",
+    "automatic_audio_output",
+    "chat",
+    "automatic_leave",
+    "variant",
+    "zoom",
+    "google_meet",
+    "breakout_room",
+)
 BOT_WRITABLE_FIELDS = frozenset(
-    {
-        "meeting_url",
-        "bot_name",
-        "join_at",
-        "recording_config",
-        "output_media",
-        "automatic_video_output",
-        "automatic_audio_output",
-        "chat",
-        "automatic_leave",
-        "variant",
-        "zoom",
-        "google_meet",
-        "breakout_room",
-        "metadata",
-    }
+    {"meeting_url", "bot_name", "join_at", "metadata", *BOT_OBJECT_FIELDS}
 )
 BOT_OBJECT_FIELDS = BOT_WRITABLE_FIELDS - {"meeting_url", "bot_name", "join_at", "metadata"}
 BOT_NAME_MAX_LENGTH = 100
