@@ -15,6 +15,10 @@ import pytest
 
 pytestmark = [
     pytest.mark.browser,
+    # The live server's threads share one in-memory SQLite connection: the emulator's concurrent,
+    # late webhooks collided on it ("cannot start a transaction within a transaction") and leaked
+    # into later tests. PostgreSQL gives each thread its own connection, as production does.
+    pytest.mark.postgres(reason="the live server shares one SQLite connection between threads"),
     pytest.mark.django_db(transaction=True),
     pytest.mark.urls("example_project.urls"),
 ]
