@@ -17,7 +17,8 @@ a repeat never acts twice:
 - DELETE ``/api/v2/calendar-events/{id}/bot/``: idempotent at Recall (200 while the event
   exists), so a 404, even to a repeat, means the event is gone.
 
-A 500 is not retried: Recall failed on the request itself, and a repeat would fail the same way.
+So a 500 is retried like a 502 or a timeout: Recall's failure is often passing (a deploy, a
+database failover), and a repeat that Recall had applied before failing acts no second time.
 """
 
 from __future__ import annotations

@@ -12,14 +12,14 @@ from email.utils import parsedate_to_datetime
 
 from . import conf
 
-# Recall refused these (rate limit, overload, no free bot, concurrent change, a key in flight) or a
-# gateway failed on the way; every call may be repeated, since POST and PATCH carry an
-# Idempotency-Key (see client.py).
-RETRYABLE_STATUSES = frozenset({409, 429, 502, 503, 504, 507})
+# Recall refused these (rate limit, overload, no free bot, concurrent change, a key in flight),
+# failed on them (500), or a gateway failed on the way; every call may be repeated, since POST and
+# PATCH carry an Idempotency-Key (see client.py).
+RETRYABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504, 507})
 
-# A gateway error: the request may have reached Recall and been applied (a DELETE's repeat then
-# finds nothing).
-MAYBE_APPLIED_STATUSES = frozenset({502, 504})
+# Recall's own error or a gateway's: the request may have reached Recall and been applied (a
+# DELETE's repeat then finds nothing).
+MAYBE_APPLIED_STATUSES = frozenset({500, 502, 504})
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -160,7 +160,9 @@ def test_schedule_bot_reports_successes_skips_and_failures(admin_client, recall_
         upcoming(5),
     )
     for broken in (broken_1, broken_2):
-        recall_emulator.inject_fault("500", path=f"/api/v2/calendar-events/{broken.recall_id}/bot/")
+        recall_emulator.inject_fault(
+            "500", count=10, path=f"/api/v2/calendar-events/{broken.recall_id}/bot/"
+        )
     response = run_action(
         admin_client,
         EVENTS,
@@ -307,7 +309,7 @@ def test_changing_the_policy_on_the_detail_page_applies_it(admin_client, recall_
 def test_refresh_failure_does_not_hide_the_other_calendars(admin_client, recall_emulator, calendar):
     other_user = builders.user("bob", "bob@corp.example")
     other = builders.connected_calendar(recall_emulator, other_user, "bob@corp.example")
-    recall_emulator.inject_fault("500", path=f"/api/v2/calendars/{calendar.recall_id}/")
+    recall_emulator.inject_fault("500", count=10, path=f"/api/v2/calendars/{calendar.recall_id}/")
     response = run_action(admin_client, CALENDARS, "refresh_status", [calendar, other])
     (success, failed) = messages_of(response)
     assert success == ("success", f"Refreshed 1 calendar. {other}: Connected")
@@ -428,7 +430,7 @@ def test_replay_processes_again_and_reports_each_outcome(admin_client, recall_em
 
 def test_replay_failure_is_reported(admin_client, recall_emulator, calendar):
     (delivery,) = builders.deliveries(calendar, 1, event_type="calendar.update")
-    recall_emulator.inject_fault("500", path=f"/api/v2/calendars/{calendar.recall_id}/")
+    recall_emulator.inject_fault("500", count=10, path=f"/api/v2/calendars/{calendar.recall_id}/")
     response = run_action(admin_client, DELIVERIES, "replay", [delivery])
     ((level, text),) = messages_of(response)
     assert level == "error" and text.startswith("Failed 1: ") and "500" in text

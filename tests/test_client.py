@@ -303,7 +303,7 @@ def test_persistent_429_is_a_rate_limit_error(recall_emulator):
     assert len(requests_to(recall_emulator, "GET", "/api/v2/calendars/")) == 3
 
 
-@pytest.mark.parametrize("kind", ["409", "502", "503", "504", "507"])
+@pytest.mark.parametrize("kind", ["409", "500", "502", "503", "504", "507"])
 def test_retryable_status_is_retried_then_succeeds(client, recall_emulator, kind, caplog):
     calendar = create_calendar(client)
     recall_emulator.inject_fault(kind, count=2)
@@ -312,7 +312,7 @@ def test_retryable_status_is_retried_then_succeeds(client, recall_emulator, kind
     assert [f"({kind})" in r.getMessage() for r in caplog.records if r.levelno == 30] == [True] * 2
 
 
-@pytest.mark.parametrize("kind", ["409", "502", "503", "504", "507"])
+@pytest.mark.parametrize("kind", ["409", "500", "502", "503", "504", "507"])
 def test_retryable_status_that_persists_is_a_server_error(recall_emulator, kind):
     recall_emulator.inject_fault(kind, count=10)
     with pytest.raises(RecallServerError) as excinfo:
@@ -321,12 +321,38 @@ def test_retryable_status_that_persists_is_a_server_error(recall_emulator, kind)
     assert len(requests_to(recall_emulator, "GET", "/api/v1/bot/")) == 3
 
 
-def test_500_is_not_retried(recall_emulator):
+def test_a_500_on_a_listing_is_retried_like_any_other_call(recall_emulator):
     recall_emulator.inject_fault("500", count=1)
-    with pytest.raises(RecallServerError) as excinfo:
-        list(fast_client(recall_emulator).list_bots())
-    assert excinfo.value.status_code == 500
-    assert len(requests_to(recall_emulator, "GET", "/api/v1/bot/")) == 1
+    assert list(fast_client(recall_emulator).list_bots()) == []
+    assert len(requests_to(recall_emulator, "GET", "/api/v1/bot/")) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "create"),
+    [
+        ("/api/v2/calendars/", create_calendar),
+        ("/api/v1/bot/", lambda client: client.create_bot(meeting_url="https://zoom.us/j/1")),
+    ],
+)
+def test_a_create_answered_500_after_recall_acted_is_replayed_not_doubled(
+    recall_emulator, path, create
+):
+    """Recall made the object, then failed (500): the retry, under the same key, gets the first
+    answer, so there is exactly one object."""
+    recall_emulator.inject_fault("applied_500", count=1, path=path)
+    created = create(fast_client(recall_emulator))
+    first, second = requests_to(recall_emulator, "POST", path)
+    assert (first.status, second.status) == (500, 201)
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
+    objects = recall_emulator.calendars if "calendars" in path else recall_emulator.bots
+    assert list(objects) == [created["id"]]
+
+
+def test_a_delete_answered_500_after_recall_acted_counts_as_done(client, recall_emulator):
+    calendar = create_calendar(client)
+    recall_emulator.inject_fault("applied_500", count=1, path="/api/v2/calendars/")
+    assert fast_client(recall_emulator).delete_calendar(calendar["id"]) is None
+    assert recall_emulator.calendars == {}
 
 
 def test_gateway_html_page_becomes_a_readable_message(recall_emulator):

@@ -184,14 +184,16 @@ def test_recall_down_gives_a_clear_message_and_keeps_nothing(
     assert not UserSocialAuth.objects.exists()
 
 
+@pytest.mark.parametrize("fault", ["stall", "applied_500"])
 @pytest.mark.parametrize(("backend", "platform"), PROVIDERS)
 def test_a_timeout_on_the_create_still_connects_exactly_one_calendar(
-    alice, alice_client, recall_emulator, settings, backend, platform
+    alice, alice_client, recall_emulator, settings, backend, platform, fault
 ):
-    """Recall created the calendar but answered after the client gave up; the retry carries the
-    same Idempotency-Key, so Recall answers with that calendar instead of making a second."""
+    """Recall created the calendar but answered after the client gave up (or failed with a 500
+    after creating it); the retry carries the same Idempotency-Key, so Recall answers with that
+    calendar instead of making a second."""
     settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "TIMEOUT": 0.3}
-    recall_emulator.inject_fault("stall", count=1, seconds=1.0, path="/api/v2/calendars/")
+    recall_emulator.inject_fault(fault, count=1, seconds=1.0, path="/api/v2/calendars/")
 
     page = oauth_connect(alice_client, recall_emulator, backend, "alice@work.example")
 

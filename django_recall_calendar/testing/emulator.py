@@ -40,7 +40,7 @@ from .clock import TimeScale, parse_ts
 from .delivery import DeliveryQueue, UnrulyOptions
 from .demo_data import finished_meetings_of, working_week_of
 from .errors import ApiError
-from .faults import Fault, FaultInjector, fault_response
+from .faults import AFTER_HANDLING, Fault, FaultInjector, fault_response
 from .idempotency import IdempotencyStore
 from .oauth import OAuthProvider
 from .server import EmulatorHTTPServer, Request, Response, Router, start_server
@@ -296,7 +296,7 @@ class RecallEmulator:
             self.requests.append(entry)
         fault = self.faults.take(request.path)
         throttled = self.throttle.check(request.method, request.path) if self.throttle else None
-        if fault is not None and fault.kind not in ("stall", "slow"):
+        if fault is not None and fault.kind not in AFTER_HANDLING:
             response = fault_response(fault)
             entry.fault = fault.kind
         elif throttled is not None:
@@ -313,6 +313,8 @@ class RecallEmulator:
             response = self.idempotency.handle(request, handle)
             if fault is not None and fault.kind == "stall":
                 self._stopping.wait(fault.seconds)
+            elif fault is not None and fault.kind == "applied_500":
+                response = fault_response(fault)
         entry.status = response.status
         return response
 

@@ -10,8 +10,11 @@ from .server import Response
 
 STATUS_KINDS = ("401", "403", "409", "429", "500", "502", "503", "504", "507")
 # "stall": handled, then answered late (past a client's timeout); "slow": held before it is
-# handled, so a repeat with the same Idempotency-Key meanwhile finds it still in flight.
-KINDS = (*STATUS_KINDS, "stall", "slow")
+# handled, so a repeat with the same Idempotency-Key meanwhile finds it still in flight;
+# "applied_500": handled, then answered 500 (Recall failed after acting: a repeat with the same
+# Idempotency-Key gets the first answer).
+AFTER_HANDLING = ("stall", "slow", "applied_500")
+KINDS = (*STATUS_KINDS, *AFTER_HANDLING)
 
 _HTML_ERRORS = {
     "403": "403 Forbidden",  # Recall's firewall answers with an HTML page

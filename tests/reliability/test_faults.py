@@ -77,8 +77,9 @@ def test_sync_under_faults_ends_equal_to_recall(recall_emulator, flaky_recall):
 
     logged = flaky_recall.requests_for("GET", "/api/v2/calendar-events/")
     faulted = [request for request in logged if request.fault]
-    # Seeded, so the same faults each run: status errors and stalls, about 30% of requests.
+    # Seeded, so the same faults each run: status errors and stalls, about 30% of the few dozen
+    # requests.
     assert len({request.fault for request in faulted}) >= 3
     assert "stall" in {request.fault for request in faulted}
-    assert 0.15 < len(faulted) / len(logged) < 0.45
+    assert 0.1 < len(faulted) / len(logged) < 0.5
     assert_mirrors(flaky_recall)
