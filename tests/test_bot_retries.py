@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from django_recall_calendar import budget, scheduling
@@ -151,3 +152,24 @@ def test_a_change_less_than_10_minutes_before_the_bot_joins_is_flagged(recall_em
 
     state, reason = scheduling.bot_state(event)
     assert state == "scheduled" and "less than 10 minutes before the bot joins" in reason
+
+
+def test_the_admin_shows_will_retry_at_then_missed(recall_emulator, meeting, admin_client):
+    calendar, remote = meeting
+    refuse_bot_calls(recall_emulator, remote, "507", retry_after=30)
+    sync_changes(calendar)
+    event = CalendarEvent.objects.get(recall_id=remote["id"])
+    listing = reverse("admin:recall_calendar_calendarevent_changelist")
+    page = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+
+    for url in (listing, page):
+        html = admin_client.get(url).content.decode()
+        assert "Refused by Recall: will retry at " in html
+        assert "no_bots_available" in html and "missed" not in html.lower()
+
+    scheduling.retry_bot_calls(now=event.start_time + timedelta(seconds=1))
+
+    for url in (listing, page):
+        html = admin_client.get(url).content.decode()
+        assert "Refused by Recall: missed: " in html and "no_bots_available" in html
+        assert "will retry at" not in html

@@ -43,7 +43,7 @@ BOT_STATE_LABELS = {
     "none": _("None"),
     "not_possible": _("Not possible"),
     "retrying": _("Refused by Recall"),
-    "missed": _("Missed"),
+    "missed": _("Refused by Recall"),  # its reason says "missed: ..."
 }
 
 
