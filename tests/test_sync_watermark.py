@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from django_recall_calendar.exceptions import RecallServerError
 from django_recall_calendar.models import Calendar, CalendarEvent
 from django_recall_calendar.sync import sync_events
 from tests import builders
+from tests.test_sync import assert_mirrors
 
 EVENTS_PATH = "/api/v2/calendar-events/"
 
@@ -141,3 +143,34 @@ def test_a_webhook_time_at_or_before_the_watermark_advances_it(recall_emulator):
     sync_events(calendar, first["updated_at"])
 
     assert watermark(calendar) == updated_at(second)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.recall_emulator(unruly=True, page_size=10)
+def test_pages_in_no_order_that_fail_midway_lose_nothing(recall_emulator):
+    """Unruly, Recall pages by id: here the first page holds the newest events. A sync that fails
+    after it must not claim them as a watermark, or the next sync would skip the older ones."""
+    calendar = builders.recall_calendar(recall_emulator)
+    calendar_id = str(calendar.recall_id)
+    # Each event's id sorts before those of the events created before it.
+    events = [
+        recall_emulator.add_event(calendar_id, id=f"{99 - n:08d}-0000-4000-8000-000000000000")
+        for n in range(30)
+    ]
+
+    def fail_after_first_page(result, changed):
+        recall_emulator.inject_fault("503", count=50, path=EVENTS_PATH)
+
+    with pytest.raises(RecallServerError):
+        sync_events(calendar, on_page=fail_after_first_page)
+    recall_emulator.clear_faults()
+    assert set(CalendarEvent.objects.values_list("recall_id", flat=True)) == {
+        uuid.UUID(event["id"]) for event in events[20:]
+    }
+    assert watermark(calendar) is None
+
+    sync_events(calendar)
+
+    assert CalendarEvent.objects.count() == 30
+    assert watermark(calendar) == updated_at(events[-1])
+    assert_mirrors(recall_emulator)

@@ -42,6 +42,10 @@ def _created_key(row: dict[str, Any]) -> tuple[str, str]:
     return row["created_at"], row["id"]
 
 
+def _id_key(row: dict[str, Any]) -> tuple[str, str]:
+    return row["id"], ""
+
+
 class RecallApi:
     """Route handlers over one workspace."""
 
@@ -218,10 +222,18 @@ class RecallApi:
                 return False
             return not start_filters or _start_matches(event, start_filters)
 
-        start = (format_ts(updated), "") if updated else None
         with self.transaction():
-            rows = self.workspace.event_order
             encode = self.workspace.event_json
+            if self.workspace.unruly:  # Recall promises no order, across pages either: by id
+                since = format_ts(updated) if updated else ""
+
+                def recent(event: dict) -> bool:
+                    return event["updated_at"] >= since and matches(event)
+
+                rows = sorted(self.workspace.events.values(), key=_id_key)
+                return self._page(request, rows, _id_key, recent, encode)
+            start = (format_ts(updated), "") if updated else None
+            rows = self.workspace.event_order
             return self._page(request, rows, event_key, matches, encode, start=start)
 
     def retrieve_event(self, request: Request) -> Response:
