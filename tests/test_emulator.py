@@ -688,8 +688,9 @@ def test_emulator_outside_pytest_needs_start():
     emulator.stop()  # stopping twice is harmless
 
 
-def test_demo_week_is_realistic():
-    events = working_week("me@acme.test", today=datetime(2025, 3, 7, tzinfo=UTC))  # a Friday
+@pytest.mark.parametrize("day", [3, 7, 9])  # a Monday, a Friday, a Sunday
+def test_demo_week_is_realistic(day):
+    events = working_week("me@acme.test", today=datetime(2025, 3, day, tzinfo=UTC))
 
     assert {e["start_time"].weekday() for e in events} == {0, 1, 2, 3, 4}
     standups = [e for e in events if e["title"] == "Daily stand-up"]

@@ -29,16 +29,15 @@ def working_week(
     domain = owner.split("@")[-1]
     team = [f"{name}@{domain}" for name in COLLEAGUES]
     day = (today or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
-    day += timedelta(days=1)
-    while day.weekday() >= 5:
+    workdays: list[datetime] = []
+    while len(workdays) < 5:  # the next five weekdays, over a weekend if one comes first
         day += timedelta(days=1)
+        if day.weekday() < 5:
+            workdays.append(day)
     standup_link = _links(rng)["meet"]
     series = f"standup{rng.randint(10**6, 10**7)}"
     events: list[dict[str, Any]] = []
-    for offset in range(5):
-        date = day + timedelta(days=offset)
-        if date.weekday() >= 5:
-            continue
+    for offset, date in enumerate(workdays):
         links = _links(rng)
 
         def at(hour: int, minute: int = 0, date: datetime = date) -> datetime:
