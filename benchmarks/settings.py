@@ -41,6 +41,9 @@ if DATABASE == "postgres":
             "HOST": "127.0.0.1",
             "PORT": "5432",
             "CONN_MAX_AGE": 60,
+            # Prepared statements, as psycopg's own default (and the floor's connection) has them;
+            # Django leaves them off only for transaction-pooling proxies (PgBouncer < 1.21).
+            "OPTIONS": {"prepare_threshold": 5},
             "TEST": {"NAME": f"recall_bench_{os.getpid()}"},
         }
     }

