@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -164,12 +167,10 @@ def _enqueue_bot_retries() -> None:
 def retry_due(now: datetime | None = None) -> dict[str, int]:
     """Process every due delivery here and now (``recall_webhooks --retry-failed``, from cron);
     returns how many ended in each status."""
-    counts: dict[str, int] = {}
-    for delivery_id in list(webhooks.due_deliveries(now).values_list("pk", flat=True)):
-        status = run_delivery(delivery_id)
-        counts[status] = counts.get(status, 0) + 1
+    due = list(webhooks.due_deliveries(now).values_list("pk", flat=True))
+    statuses = Counter(run_delivery(delivery_id) for delivery_id in due)
     scheduling.retry_bot_calls(now=now)
-    return counts
+    return dict(statuses)
 
 
 def process_after_commit(delivery_ids: list[int], using: str | None = None) -> None:
@@ -178,10 +179,56 @@ def process_after_commit(delivery_ids: list[int], using: str | None = None) -> N
     ``robust``: a failing enqueue must not fail the caller (the webhook's 2xx); the rows stay
     ``received`` and ``recall_webhooks --retry-failed`` picks them up.
     """
-    for delivery_id in delivery_ids:
-        transaction.on_commit(
-            lambda pk=delivery_id: enqueue(process_webhook_delivery, pk), robust=True, using=using
-        )
+    if delivery_ids:
+        transaction.on_commit(lambda: _handoff.add(delivery_ids), robust=True, using=using)
+
+
+class Handoff:
+    """Stored deliveries handed to the task queue in batches, by the requests that stored them.
+
+    Enqueuing each delivery's processing cost the webhook endpoint a push to the queue per request
+    (a Redis round trip, a row of a database queue): as much as storing the delivery. Here a
+    request that finds no hand-off under way in its process enqueues every delivery waiting in it
+    as one task, and again until none waits; a request that finds one under way adds its own and
+    returns. Alone, a delivery goes out at once in its own task; under load one push carries many.
+    Nothing is lost if the process dies meanwhile: the rows are ``received``, and
+    ``recall_webhooks --retry-failed`` takes them (``webhooks.due_deliveries``).
+    """
+
+    def __init__(self, send: Callable[[list[int]], None]) -> None:
+        self._send = send
+        self._lock = threading.Lock()
+        self._waiting: list[int] = []
+        self._sending = False
+
+    def add(self, delivery_ids: list[int]) -> None:
+        with self._lock:
+            self._waiting.extend(delivery_ids)
+            if self._sending:
+                return  # the request sending now takes these too
+            self._sending = True
+        try:
+            while batch := self._take():
+                try:
+                    self._send(batch)
+                except Exception:
+                    logger.exception("Could not enqueue webhook deliveries %s", batch)
+        except BaseException:  # never leave the hand-off marked under way with nobody sending
+            with self._lock:
+                self._sending = False
+            raise
+
+    def _take(self) -> list[int]:
+        """Every waiting delivery; when none waits, the hand-off ends (under the same lock)."""
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+            self._sending = bool(batch)
+            return batch
+
+    def reset(self) -> None:
+        """Start afresh in a forked child: the parent's lock and deliveries are the parent's."""
+        self._lock = threading.Lock()
+        self._waiting, self._sending = [], False
 
 
 @_task
@@ -212,6 +259,17 @@ def retry_bot_calls() -> dict[str, int]:
 def process_webhook_delivery(delivery_id: int) -> str:
     """Process one stored webhook delivery; returns its final status (the row holds the details)."""
     return run_delivery(delivery_id)
+
+
+@_task
+def process_webhook_deliveries(delivery_ids: list[int]) -> list[str]:
+    """Process stored webhook deliveries one after another (a batch the endpoint handed over);
+    returns their final statuses (the rows hold the details)."""
+    return [run_delivery(delivery_id) for delivery_id in delivery_ids]
+
+
+_handoff = Handoff(lambda batch: enqueue(process_webhook_deliveries, batch))
+os.register_at_fork(after_in_child=_handoff.reset)
 
 
 @_task

@@ -410,7 +410,7 @@ def test_the_delivery_is_stored_before_the_answer_and_enqueued_once_after_it(
             request_finished.connect(close_old_connections)
 
     [task] = queued.results
-    assert (task.task.name, task.args) == ("process_webhook_delivery", [delivery.pk])
+    assert (task.task.name, task.args) == ("process_webhook_deliveries", [[delivery.pk]])
     assert delivery.status == DeliveryStatus.RECEIVED
 
 
@@ -422,4 +422,4 @@ def test_a_duplicate_is_never_enqueued_again(secret, queued, django_capture_on_c
         first, second = post(Client(), body, headers), post(Client(), body, headers)
 
     assert (first.json(), second.json()) == ({"status": "received"}, {"status": "duplicate"})
-    assert [task.args for task in queued.results] == [[WebhookDelivery.objects.get().pk]]
+    assert [task.args for task in queued.results] == [[[WebhookDelivery.objects.get().pk]]]

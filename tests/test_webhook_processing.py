@@ -38,10 +38,15 @@ def calendar(recall_emulator) -> Calendar:
 
 
 def run_queued(backend) -> list[str]:
-    """Run every task the queued backend holds, as a worker would (in order)."""
+    """Run every task the queued backend holds, as a worker would (in order); the statuses of
+    the deliveries they processed (the endpoint's tasks carry a batch, a retry one delivery)."""
     results = list(backend.results)
     backend.results.clear()
-    return [result.task.call(*result.args, **result.kwargs) for result in results]
+    statuses = []
+    for result in results:
+        done = result.task.call(*result.args, **result.kwargs)
+        statuses.extend(done if isinstance(done, list) else [done])
+    return statuses
 
 
 def list_calls(emulator) -> int:

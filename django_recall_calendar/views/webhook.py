@@ -2,7 +2,8 @@
 
 It does no processing itself. The delivery's row is committed before the answer; its processing is
 enqueued only once the answer is sent (when the server closes the response), so a slow task queue
-never delays Recall. If the process dies in between, the row stays ``received`` and
+never delays Recall, and deliveries the process stores meanwhile go in the same task
+(``tasks.Handoff``). If the process dies in between, the row stays ``received`` and
 ``manage.py recall_webhooks --retry-failed`` processes it (see ``webhooks.due_deliveries``).
 
 A plain Django view, not a DRF one: DRF's request wrapping, content negotiation and rendering were a
