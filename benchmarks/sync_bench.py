@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import connection
 
-from django_recall_calendar import sync
+from django_recall_calendar import event_rows, sync
 from django_recall_calendar.client import RecallClient
 from django_recall_calendar.models import Calendar, CalendarEvent
 
@@ -45,13 +45,16 @@ class FetchedPages:
 
 
 def convert_only(calendar: Calendar, pages: list[list[dict]]) -> int:
-    """What the sync does per event in Python before the database sees it: its limit."""
+    """What the sync does in Python before the database sees a page (the rows and the statement's
+    parameters), without the database: the sync's own limit."""
     converted = 0
     for page in pages:
-        for recall_id, event in sync._by_id(page).items():
-            values = sync._event_row(recall_id, event, calendar, sync._updated_at(event))
-            sync._adapted(values, sync._upsert_statement(connection)[2])
-            converted += 1
+        rows = [
+            event_rows.event_row(recall_id, event, calendar, sync._updated_at(event))
+            for recall_id, event in sync._by_id(page).items()
+        ]
+        for _sql, _params in event_rows.statements(rows, connection):
+            converted += len(rows)
     return converted
 
 

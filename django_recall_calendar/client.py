@@ -53,7 +53,7 @@ from .retry import MAYBE_APPLIED_STATUSES, RETRYABLE_STATUSES, RetryPolicy, pars
 logger = logging.getLogger(__name__)
 
 # Calendar fields that are secrets: never in a log line or exception message, and stripped from the
-# calendar objects Recall echoes them in before anything stores them (sync.strip_secrets).
+# calendar objects Recall echoes them in before anything stores them (strip_secrets).
 SECRET_FIELDS = ("oauth_client_secret", "oauth_refresh_token")
 REDACTED = "[redacted]"
 
@@ -423,7 +423,7 @@ def _success_body(response: requests.Response, method: str, path: str) -> Json:
     if response.status_code == 204 or not response.content:
         return None
     try:
-        return response.json()
+        body = response.json()
     except ValueError:
         raise RecallError(
             f"Recall answered {response.status_code} with a body that is not JSON.",
@@ -431,6 +431,30 @@ def _success_body(response: requests.Response, method: str, path: str) -> Json:
             method=method,
             path=path,
         ) from None
+    # In UTF-8 JSON a NUL character can only be written \u0000, and any other encoding has zero
+    # bytes: one search of the body in C spares the walk for every answer without one.
+    if b"\\u0000" in response.content or b"\x00" in response.content:
+        body = without_nul(body)
+    return body
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` without NUL characters in any string or key: PostgreSQL's text and jsonb refuse
+    them, and one in a provider's payload would fail its sync page on every retry."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
+def strip_secrets(obj: Any) -> dict:
+    """A copy of a Recall object fit to store: without the OAuth client secret and refresh token."""
+    if not isinstance(obj, dict):
+        return {}
+    return {key: value for key, value in obj.items() if key not in SECRET_FIELDS}
 
 
 def _error_class(status: int) -> type[RecallError]:

@@ -9,7 +9,6 @@ applied: the next sync resumes from there.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,72 +17,19 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
-from django.db import connections, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import outcomes, signals
-from .client import SECRET_FIELDS, RecallClient
-from .event_fields import DERIVED_FIELDS, derive_fields
+from .client import RecallClient, strip_secrets
+from .event_rows import BOTS, RECALL_ID, event_row, upsert
 from .exceptions import RecallNotFoundError
-from .models import Calendar, CalendarEvent, CalendarStatus, Platform, RecordOverride
+from .models import Calendar, CalendarEvent, CalendarStatus, Platform
 from .notifications import notify_disconnected
 from .utils import parse_datetime_or_none, parse_uuid
 
 logger = logging.getLogger(__name__)
-
-#: Columns a sync overwrites. Local choices (record_override, bot_config) are never touched.
-EVENT_UPDATE_FIELDS = [
-    "calendar",
-    "start_time",
-    "end_time",
-    "meeting_url",
-    "meeting_platform",
-    "platform",
-    "platform_id",
-    "ical_uid",
-    "is_deleted",
-    "bots",
-    "raw",
-    "recall_created_at",
-    "recall_updated_at",
-    *DERIVED_FIELDS,
-]
-#: Columns of a new row, in the order of :func:`_event_row`'s values.
-INSERT_FIELDS = ["recall_id", *EVENT_UPDATE_FIELDS, "record_override", "bot_config"]
-#: Where a row holds its Recall id and its bots (to join bots that reported before the sync).
-RECALL_ID, BOTS = INSERT_FIELDS.index("recall_id"), INSERT_FIELDS.index("bots")
-#: Recall's platforms, as a set (``Platform.values`` builds a new list on every read).
-PLATFORMS = frozenset(Platform.values)
-
-
-#: Columns filled from unbounded texts (Recall's and the provider's); one value too long for its
-#: column (PostgreSQL refuses it) would fail its whole page on every retry, so each is cut to fit.
-FITTED_LENGTHS = {
-    key: CalendarEvent._meta.get_field(key).max_length
-    for key in (
-        "meeting_platform",
-        "platform_id",
-        "ical_uid",
-        "title",
-        "organizer_email",
-        "recurring_event_id",
-    )
-}
-
-
-def _fitted(values: dict, key: str) -> str:
-    """The text ``values[key]``, cut to its column."""
-    return str(values.get(key) or "")[: FITTED_LENGTHS[key]]
-
-
-def strip_secrets(obj: Any) -> dict:
-    """A copy of a Recall object fit to store: without the OAuth client secret and refresh token."""
-    if not isinstance(obj, dict):
-        return {}
-    return {key: value for key, value in obj.items() if key not in SECRET_FIELDS}
-
 
 # --- calendars ----------------------------------------------------------------------------------
 
@@ -450,7 +396,7 @@ def _apply_page(
         bots = event.get("bots") if isinstance(event.get("bots"), list) else []
         if previous is not None and _not_newer(previous, (owner.pk, updated_at, is_deleted, bots)):
             continue
-        row = _event_row(recall_id, event, owner, updated_at)
+        row = event_row(recall_id, event, owner, updated_at)
         if row is None:
             continue
         rows.append(row)
@@ -466,7 +412,7 @@ def _apply_page(
             own.add_changed([recall_id])
     result.add_changed(changed)
     if rows:
-        _upsert(rows)
+        upsert(rows)
         outcomes.link_events((row[RECALL_ID], row[BOTS]) for row in rows)
     return changed
 
@@ -479,81 +425,6 @@ def _not_newer(stored: tuple, incoming: tuple) -> bool:
     if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
         return True  # an older copy
     return stored == incoming
-
-
-def _upsert(rows: list[list]) -> None:
-    """Write ``rows`` (values in :data:`INSERT_FIELDS` order) in one statement."""
-    connection = connections[router.db_for_write(CalendarEvent)]
-    sql, columns, adapters = _upsert_statement(connection)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # the whole page as one JSON document
-            page = [dict(zip(columns, row, strict=True)) for row in rows]
-            cursor.execute(sql, [json.dumps(page, default=_json_scalar)])
-        else:
-            cursor.executemany(sql, [_adapted(row, adapters) for row in rows])
-
-
-def _adapted(row: list, adapters: list) -> list:
-    return [adapt(value) if adapt else value for adapt, value in zip(adapters, row, strict=True)]
-
-
-def _json_scalar(value: Any) -> str:
-    """Datetimes and UUIDs in the text PostgreSQL reads back into their columns."""
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-_UPSERTS: dict[str, tuple[str, list[str], list]] = {}
-
-
-def _upsert_statement(connection: BaseDatabaseWrapper) -> tuple[str, list[str], list]:
-    """The page upsert for ``connection``'s database, its columns, and an adapter per column
-    (None: the value as it is).
-
-    PostgreSQL: ``INSERT ... SELECT FROM jsonb_populate_recordset(<the page as one JSON
-    document>)``: psycopg's client-side binding rendered an array per column (the ``unnest``
-    form) slower than the database wrote it, while one JSON text is encoded in C and sent as is.
-    SQLite: a one-row ``INSERT`` run by ``executemany``. Both end with ``ON CONFLICT (recall_id)
-    DO UPDATE ... WHERE`` the stored copy is not newer. Built once per database: compiling the
-    ORM's ``bulk_create`` and preparing every value through its field was most of a page's time.
-    """
-    if connection.vendor not in _UPSERTS:
-        meta, quote = CalendarEvent._meta, connection.ops.quote_name
-        fields = [meta.get_field(name) for name in INSERT_FIELDS]
-        table = quote(meta.db_table)
-        names = ", ".join(quote(field.column) for field in fields)
-        updated_at = quote(meta.get_field("recall_updated_at").column)
-        if connection.vendor == "postgresql":
-            source = f"SELECT {names} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
-        else:
-            source = f"VALUES ({', '.join(['%s'] * len(fields))})"
-        sql = (
-            f"INSERT INTO {table} ({names}) {source} "
-            f"ON CONFLICT ({quote(meta.get_field('recall_id').column)}) DO UPDATE SET "
-            + ", ".join(
-                f"{quote(column)} = EXCLUDED.{quote(column)}"
-                for column in (meta.get_field(name).column for name in EVENT_UPDATE_FIELDS)
-            )
-            + f" WHERE {table}.{updated_at} IS NULL OR EXCLUDED.{updated_at} IS NULL"
-            f" OR EXCLUDED.{updated_at} >= {table}.{updated_at}"
-        )
-        _UPSERTS[connection.vendor] = (
-            sql,
-            [field.column for field in fields],
-            [_adapter(field, connection) for field in fields],
-        )
-    return _UPSERTS[connection.vendor]
-
-
-def _adapter(field: Any, connection: BaseDatabaseWrapper) -> Callable[[Any], Any] | None:
-    """How the database wants the field's Python values (None: as they are)."""
-    kind = field.get_internal_type()
-    if kind == "JSONField":
-        return lambda value: connection.ops.adapt_json_value(value, field.encoder)
-    if kind == "DateTimeField":
-        return connection.ops.adapt_datetimefield_value
-    if kind == "UUIDField" and not connection.features.has_native_uuid_field:
-        return lambda value: value.hex
-    return None
 
 
 def _owning_calendars(
@@ -569,65 +440,3 @@ def _owning_calendars(
         ):
             found[other.recall_id] = other
     return found
-
-
-def _has_nul(event: dict) -> bool:
-    """Whether a NUL character may be anywhere in ``event``: one C-speed ``json.dumps`` (which
-    writes it as ``\\u0000``) instead of a Python walk over every value of every event."""
-    try:
-        return "\\u0000" in json.dumps(event)
-    except (TypeError, ValueError):  # not plain JSON data: let the walk decide
-        return True
-
-
-def _without_nul(value: Any) -> Any:
-    """``value`` without NUL characters in any string or key: PostgreSQL's text and jsonb refuse
-    them, and one such character in a provider's payload would fail its page on every retry."""
-    if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(item) for item in value]
-    return value
-
-
-def _event_row(
-    recall_id: uuid.UUID, event: dict, calendar: Calendar, updated_at: datetime | None
-) -> list | None:
-    """The row for Recall's event object, values in :data:`INSERT_FIELDS` order, or None when it
-    lacks a start time."""
-    if _has_nul(event):
-        event = _without_nul(event)
-    start = parse_datetime_or_none(event.get("start_time"))
-    if start is None:
-        logger.warning("Skipping calendar event %s without a start time.", recall_id)
-        return None
-    end = parse_datetime_or_none(event.get("end_time"))
-    raw = strip_secrets(event.get("raw"))
-    platform = event.get("platform") if event.get("platform") in PLATFORMS else None
-    platform = platform or calendar.platform
-    bots = event.get("bots")
-    row = {
-        "recall_id": recall_id,
-        "calendar": calendar.pk,
-        "start_time": start,
-        "end_time": max(end, start) if end is not None else start,
-        "meeting_url": event.get("meeting_url") or None,
-        "meeting_platform": _fitted(event, "meeting_platform") or None,
-        "platform": platform,
-        "platform_id": _fitted(event, "platform_id"),
-        "ical_uid": _fitted(event, "ical_uid"),
-        "is_deleted": event.get("is_deleted") is True,
-        "bots": bots if isinstance(bots, list) else [],
-        "raw": raw,
-        "recall_created_at": parse_datetime_or_none(event.get("created_at")),
-        "recall_updated_at": updated_at,
-        # local choices, written only when the row is new
-        "record_override": RecordOverride.DEFAULT,
-        "bot_config": {},
-        **derive_fields(raw, platform=platform, owner_email=calendar.email),
-    }
-    for key in ("title", "organizer_email", "recurring_event_id"):
-        row[key] = _fitted(row, key)
-    return [row[name] for name in INSERT_FIELDS]

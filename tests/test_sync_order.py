@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils.dateparse import parse_datetime
 
-from django_recall_calendar import sync
+from django_recall_calendar import event_rows, sync
 from django_recall_calendar.models import CalendarEvent, DeliveryStatus, WebhookDelivery
 from tests import builders
 
@@ -82,9 +82,11 @@ def test_the_upsert_itself_keeps_a_newer_row(recall_emulator):
     [event] = recall_emulator.add_events(str(calendar.recall_id), 1, notify=False)
     sync.sync_events(calendar)
     row = newer_copy_stored(event)
-    older = sync._event_row(row.recall_id, event, calendar, parse_datetime(event["updated_at"]))
+    older = event_rows.event_row(
+        row.recall_id, event, calendar, parse_datetime(event["updated_at"])
+    )
 
-    sync._upsert([older])
+    event_rows.upsert([older])
 
     assert_unchanged(row)
 
