@@ -129,3 +129,43 @@ def test_spec_shaped_events_never_crash_the_sync(one_page_recall, calendar, page
         assert row.meeting_url == ((event["meeting_url"] or "").replace("\x00", "") or None)
         assert row.is_deleted is event["is_deleted"]
         assert row.end_time >= row.start_time
+
+
+def test_nul_characters_anywhere_in_an_event_are_dropped(one_page_recall, db):
+    """PostgreSQL's text and jsonb refuse NUL; one in a provider's payload would fail its page on
+    every retry. The client drops them from Recall's answer before the sync reads it."""
+    calendar = builders.calendar(builders.user("nul", "nul@example.com"), platform_email="")
+    event_id = "00000000-0000-4000-8000-000000000001"
+    one_page_recall.results = [
+        {
+            "id": event_id,
+            "calendar_id": str(calendar.recall_id),
+            "start_time": "2026-01-05T10:00:00Z",
+            "end_time": "2026-01-05T10:30:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "platform": "google_calendar",
+            "meeting_url": "https://zoom.us/j/1\x002",
+            "ical_uid": "uid\x00@google.com",
+            "is_deleted": False,
+            "bots": [],
+            "raw": {
+                "summary": "Plan\x00ning",
+                "organizer": {"email": "Boss\x00@example.com"},
+                "attendees": [{"email": "a\x00@example.com", "responseStatus": "accepted"}],
+                "note\x00": ["x\x00"],
+            },
+        }
+    ]
+    client = RecallClient("test-api-key", one_page_recall.base_url, max_retries=0)
+
+    sync_events(calendar, full=True, client=client)
+
+    row = CalendarEvent.objects.get(recall_id=event_id)
+    assert (row.meeting_url, row.ical_uid, row.title) == (
+        "https://zoom.us/j/12",
+        "uid@google.com",
+        "Planning",
+    )
+    assert row.organizer_email == "boss@example.com"
+    assert row.attendees == [{"email": "a@example.com", "response": "accepted"}]
+    assert row.raw["note"] == ["x"]
