@@ -79,3 +79,8 @@ def first_to_mark(name: str, mark: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def clear_mark(name: str) -> None:
+    """Forget the mark under ``name``: the next :func:`first_to_mark`, whatever its mark, wins."""
+    Lease.objects.filter(name=name).update(holder="")

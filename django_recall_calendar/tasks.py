@@ -248,7 +248,12 @@ def reconcile_bots(event_ids: list[int]) -> dict[str, int]:
 
 @_task
 def retry_bot_calls() -> dict[str, int]:
-    """Try again the bot calls Recall refused that are due (and queue the next, if any)."""
+    """Try again the bot calls Recall refused that are due (and queue the next, if any).
+
+    Running, this task is no longer queued: its mark goes first, so the next retry is queued even
+    for the same time, as it must be when this one started early (RQ's scheduler counts whole
+    seconds and starts a task up to a second before its ``run_after``; clocks differ too)."""
+    leases.clear_mark(leases.BOT_RETRY)
     with _task_wait(), scheduling.bots_handed_to(_hand_off_bots):
         result = scheduling.retry_bot_calls()
     _enqueue_bot_retries()

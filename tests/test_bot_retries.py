@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from django_recall_calendar import budget, scheduling
+from django_recall_calendar import budget, scheduling, tasks
 from django_recall_calendar.calendars import sync_changes
 from django_recall_calendar.models import CalendarEvent, RecordingPolicy
 from tests import builders
@@ -173,3 +173,22 @@ def test_the_admin_shows_will_retry_at_then_missed(recall_emulator, meeting, adm
         html = admin_client.get(url).content.decode()
         assert "Refused by Recall: missed: " in html and "no_bots_available" in html
         assert "will retry at" not in html
+
+
+def test_a_retry_task_that_starts_early_queues_the_retry_again(recall_emulator, meeting, queued):
+    """RQ's scheduler counts whole seconds: a task can start before its ``run_after``. It finds
+    nothing due then, and the retry must still come (it once waited for cron instead)."""
+    calendar, remote = meeting
+    refuse_bot_calls(recall_emulator, remote, "507", retry_after=30)
+    sync_changes(calendar)
+    event = CalendarEvent.objects.get(recall_id=remote["id"])
+    tasks._enqueue_bot_retries()
+    [first] = queued.results
+    tried = len(recall_emulator.requests_for("POST", "/bot/"))
+
+    tasks.retry_bot_calls.call()  # a second or so early: nothing is due yet
+
+    assert len(recall_emulator.requests_for("POST", "/bot/")) == tried
+    [_, again] = queued.results
+    assert again.task.func is tasks.retry_bot_calls.func
+    assert again.task.run_after == first.task.run_after == event.bot_retry_at
