@@ -3,8 +3,9 @@ meetings to record, processed by real RQ worker processes sharing one Recall bud
 
 The emulator enforces Recall's published ``x-throttles`` (a sliding minute per endpoint class) at a
 scaled clock (``TIME_SCALE`` emulated seconds per real second), and delivers the signed
-``calendar.sync_events`` webhooks over HTTP to the app served by waitress; ``WORKERS`` ``rqworker``
-processes do the rest. The app's limits are the defaults (Recall's less 5%), scaled alike.
+``calendar.sync_events`` webhooks over HTTP to the app served by waitress, ``SENDERS`` at a time as
+Svix does; ``WORKERS`` ``rqworker`` processes (RQ's ``SimpleWorker``: no fork per job), up before
+the burst starts, do the rest. The app's limits are the defaults (Recall's less 5%), scaled alike.
 
 The minimum possible time is what a perfect client needs against that sliding window: with the
 window empty at the start, the k-th call of a class can go at ``floor((k - 1) / limit)`` minutes,
@@ -24,12 +25,14 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import redis
 from django.conf import settings
 from django.utils import timezone
+from rq import Worker
 
 from django_recall_calendar import budget
 from django_recall_calendar.models import (
@@ -39,6 +42,7 @@ from django_recall_calendar.models import (
     WebhookDelivery,
 )
 
+from .burst_timeline import bot_calls_per_bin, timeline_rows, worker_busy
 from .harness import emulator, make_calendar
 from .servers import serving
 from .table import print_goal, print_table
@@ -46,7 +50,8 @@ from .table import print_goal, print_table
 CALENDARS = 500
 MEETINGS = 2  # new meetings to record per calendar
 WORKERS = 4
-TIME_SCALE = 1  # the webhooks of the burst take most of a real minute to send here
+SENDERS = 8  # webhooks in flight at once, as many as waitress has threads
+TIME_SCALE = 1  # a scaled minute would be shorter than the burst's webhooks take to send here
 PERIOD = 60 // TIME_SCALE
 PUBLISHED = {
     budget.EVENT_LISTINGS: 60,
@@ -60,6 +65,7 @@ GOAL = 1.2
 PAGE_SIZE = 100
 TIMEOUT = 20 * PERIOD
 ROOT = Path(__file__).resolve().parents[1]
+QUEUE_URL = "redis://127.0.0.1:6379/11"  # settings_burst's RQ_QUEUES
 
 
 def scaled_settings(prefix: str) -> dict:
@@ -86,10 +92,30 @@ def minimum_seconds(calls: dict[str, int]) -> tuple[float, str]:
     return float(floors[name]), name
 
 
+def send_the_burst(running, calendars, now) -> None:
+    """Each calendar gets its new meetings and its ``calendar.sync_events``, :data:`SENDERS`
+    webhooks in flight at a time (the emulator sends a webhook in the thread that made the
+    change, as Svix sends an endpoint's messages concurrently, in no promised order)."""
+
+    def change(index: int) -> None:
+        start = now + timedelta(hours=1 + index % 48)
+        running.add_event_list(
+            str(calendars[index].recall_id),
+            [
+                {"start_time": (start + timedelta(minutes=45 * n)).isoformat()}
+                for n in range(MEETINGS)
+            ],
+        )
+
+    with ThreadPoolExecutor(SENDERS) as senders:
+        list(senders.map(change, range(len(calendars))))
+
+
 def start_workers(environment: dict[str, str]) -> list[subprocess.Popen]:
     command = [
         *(sys.executable, "-m", "django", "rqworker"),
-        *("--job-class", "django_tasks_rq.Job", "--with-scheduler", "bots", "default"),
+        *("--job-class", "django_tasks_rq.Job", "--worker-class", "rq.worker.SimpleWorker"),
+        *("--with-scheduler", "bots", "default"),
     ]
     return [
         subprocess.Popen(
@@ -101,6 +127,19 @@ def start_workers(environment: dict[str, str]) -> list[subprocess.Popen]:
         )
         for _ in range(WORKERS)
     ]
+
+
+def wait_for_workers(count: int, timeout: float = 120) -> None:
+    """Until ``count`` RQ workers wait for jobs (starting them takes seconds on a loaded machine,
+    and a job enqueued meanwhile would wait for them, not for the app)."""
+    connection = redis.Redis.from_url(QUEUE_URL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = Worker.all(connection=connection)
+        if len(workers) == count and all(w.get_state() == "idle" for w in workers):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{count} RQ workers not ready after {timeout} s")
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
@@ -150,7 +189,7 @@ def run(database: str) -> None:
         print("The burst benchmark needs PostgreSQL (worker processes share its database).")
         return
     try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/11").ping()
+        redis.Redis.from_url(QUEUE_URL).ping()
     except redis.RedisError:
         print_goal("burst", "Redis on 127.0.0.1:6379 for RQ", False, "Redis is not running")
         return
@@ -181,22 +220,23 @@ def run(database: str) -> None:
             running.webhook_url = f"http://127.0.0.1:{port}/recall/webhooks/"
             workers = start_workers(environment)
             try:
-                time.sleep(3)  # the workers are up before the burst
-                started = time.perf_counter()
-                for index, calendar in enumerate(calendars):
-                    start = now + timedelta(hours=1 + index % 48)
-                    running.add_event_list(
-                        str(calendar.recall_id),
-                        [
-                            {"start_time": (start + timedelta(minutes=45 * n)).isoformat()}
-                            for n in range(MEETINGS)
-                        ],
-                    )
+                wait_for_workers(WORKERS)  # a fleet is up before its burst
+                started, started_wall = time.perf_counter(), time.time()
+                send_the_burst(running, calendars, now)
                 burst_sent = time.perf_counter() - started
                 synced, bots = wait_for_the_burst(running, started)
             finally:
                 stop(workers)
         report(running, calendars, burst_sent, synced, bots)
+        show_timeline(running, started_wall, max(synced or 0, bots or 0))
+
+
+def repeated_bot_calls(requests) -> int:
+    """Bot calls past the first for the same meeting (Recall deduplicates them: same bot)."""
+    paths = [
+        r.path for r in requests if r.status == 200 and r.method == "POST" and "/bot/" in r.path
+    ]
+    return len(paths) - len(set(paths))
 
 
 def report(running, calendars, burst_sent: float, synced, bots) -> None:
@@ -245,6 +285,7 @@ def report(running, calendars, burst_sent: float, synced, bots) -> None:
             "bot calls made (needed)",
             f"{calls.get(budget.BOT_SCHEDULING, 0)} ({needed[budget.BOT_SCHEDULING]})",
         ],
+        ["  of them repeats for a meeting sent one already", repeated_bot_calls(requests)],
         ["other calls", sum(v for k, v in calls.items() if k not in needed)],
         ["429 answered by the emulator", throttled],
         [f"minimum possible (s, {deciding})", minimum],
@@ -278,3 +319,14 @@ def report(running, calendars, burst_sent: float, synced, bots) -> None:
         mirrored and with_bots == len(remote),
         f"{len(local)} local, {len(remote)} at Recall, {with_bots} with a bot",
     )
+
+
+def show_timeline(running, started: float, done: float) -> None:
+    """When each kind of work came (s after the burst started), and how busy the workers were."""
+    print_table(
+        "Burst timeline (s after the first webhook was sent)",
+        ["", "first", "last"],
+        timeline_rows(running, started),
+    )
+    print(f"bot calls per 10 s: {bot_calls_per_bin(running, started)}")
+    print(f"RQ workers: {worker_busy(QUEUE_URL, ['bots', 'default'], started, started + done)}")

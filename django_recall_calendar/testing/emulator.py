@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -63,6 +64,8 @@ class LoggedRequest:
     status: int = 0
     fault: str | None = None
     error: str | None = None
+    #: When it arrived (``time.time()``), for a timeline of who called when.
+    at: float = field(default_factory=time.time)
 
 
 def _copy(value: Any) -> Any:
