@@ -4,8 +4,9 @@ meetings to record, processed by real RQ worker processes sharing one Recall bud
 The emulator enforces Recall's published ``x-throttles`` (a sliding minute per endpoint class) at a
 scaled clock (``TIME_SCALE`` emulated seconds per real second), and delivers the signed
 ``calendar.sync_events`` webhooks over HTTP to the app served by waitress, ``SENDERS`` at a time as
-Svix does; ``WORKERS`` ``rqworker`` processes (RQ's ``SimpleWorker``: no fork per job), up before
-the burst starts, do the rest. The app's limits are the defaults (Recall's less 5%), scaled alike.
+Svix does; ``WORKERS`` ``rqworker`` processes (the app's ``rq_worker.Worker``: no fork per
+job), up before the burst starts, do the rest. The app's limits are the defaults (Recall's less
+5%), scaled alike.
 
 The minimum possible time is what a perfect client needs against that sliding window: with the
 window empty at the start, the k-th call of a class can go at ``floor((k - 1) / limit)`` minutes,
@@ -114,7 +115,12 @@ def send_the_burst(running, calendars, now) -> None:
 def start_workers(environment: dict[str, str]) -> list[subprocess.Popen]:
     command = [
         *(sys.executable, "-m", "django", "rqworker"),
-        *("--job-class", "django_tasks_rq.Job", "--worker-class", "rq.worker.SimpleWorker"),
+        *(
+            "--job-class",
+            "django_tasks_rq.Job",
+            "--worker-class",
+            "django_recall_calendar.rq_worker.Worker",
+        ),
         *("--with-scheduler", "bots", "default"),
     ]
     return [
@@ -326,7 +332,7 @@ def show_timeline(running, started: float, done: float) -> None:
     print_table(
         "Burst timeline (s after the first webhook was sent)",
         ["", "first", "last"],
-        timeline_rows(running, started),
+        timeline_rows(running, started, math.floor(PUBLISHED[budget.BOT_SCHEDULING] * MARGIN)),
     )
     print(f"bot calls per 10 s: {bot_calls_per_bin(running, started)}")
     print(f"RQ workers: {worker_busy(QUEUE_URL, ['bots', 'default'], started, started + done)}")

@@ -19,8 +19,9 @@ from django_recall_calendar.models import WebhookDelivery
 BIN = 10  # seconds per bin of the bot calls' histogram
 
 
-def timeline_rows(running, started: float) -> list[list]:
-    """(what, first s, last s) rows, seconds after ``started`` (``time.time()``)."""
+def timeline_rows(running, started: float, first_minute: int) -> list[list]:
+    """(what, first s, last s) rows, seconds after ``started`` (``time.time()``);
+    ``first_minute``: the bot calls the app's budget allows in a minute."""
     answered = sorted(
         d.delivered_at for d in running.deliveries if d.event == "calendar.sync_events"
     )
@@ -40,6 +41,15 @@ def timeline_rows(running, started: float) -> list[list]:
         times = sorted(calls.get(name, []))
         if times:
             rows.append([f"{name} calls", times[0], times[-1]])
+    bots = sorted(calls.get(budget.BOT_SCHEDULING, []))
+    if len(bots) > first_minute:
+        rows.append(
+            [
+                f"bot calls 1-{first_minute} (the budget's first minute)",
+                bots[0],
+                bots[first_minute - 1],
+            ]
+        )
     return [[what, first - started, last - started] for what, first, last in rows]
 
 

@@ -7,7 +7,7 @@ import json
 import os
 
 from tests.settings import *  # noqa: F403
-from tests.settings import INSTALLED_APPS, RECALL_CALENDAR, TASKS
+from tests.settings import DATABASES, INSTALLED_APPS, RECALL_CALENDAR, TASKS
 
 RQ_URL = os.environ.get("RQ_URL", "redis://127.0.0.1:6379/13")
 
@@ -19,3 +19,6 @@ TASKS = {
 }
 RQ_QUEUES = {"default": {"URL": RQ_URL}}
 RECALL_CALENDAR = {**RECALL_CALENDAR, **json.loads(os.environ.get("RECALL_CALENDAR_JSON", "{}"))}
+# Connections kept between jobs with a health check, as a production deployment configures them
+# (test_rq_workers_go_on_after_the_database_dropped_their_connections drops them).
+DATABASES = {"default": {**DATABASES["default"], "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}}

@@ -100,6 +100,8 @@ class Pool:
 ENGINES = {
     "rq": [
         "rqworker",
+        "--worker-class",
+        "django_recall_calendar.rq_worker.Worker",
         "--job-class",
         "django_tasks_rq.Job",
         "--with-scheduler",
@@ -215,3 +217,29 @@ def test_several_worker_processes_mirror_a_burst_exactly_once(recall_emulator, e
     throttled = [r for r in recall_emulator.requests if r.status == 429]
     assert throttled == []
     assert budget.storage_uri() == BUDGET_URL
+
+
+@pytest.mark.parametrize("engine", ["rq"], indirect=True)
+def test_rq_workers_go_on_after_the_database_dropped_their_connections(recall_emulator, engine):
+    """The app's RQ worker runs jobs without forking, so its database connection outlives a job;
+    one the database dropped meanwhile (a restart, a failover) is replaced before the next job,
+    not failed on (RQ's SimpleWorker alone would fail every later job)."""
+    calendar = builders.recall_calendar(recall_emulator, "restart@example.com")
+    calendar.recording_policy = RecordingPolicy.ALL
+    calendar.save()
+    recall_emulator.add_events(str(calendar.recall_id), 2)
+    settled(recall_emulator, engine)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchall(), "the workers held no connection to drop"
+    recall_emulator.add_events(str(calendar.recall_id), 2)
+    settled(recall_emulator, engine)
+
+    deliveries = WebhookDelivery.objects.all()
+    assert set(deliveries.values_list("status", flat=True)) == {DeliveryStatus.PROCESSED}
+    assert set(deliveries.values_list("attempts", flat=True)) == {1}
+    assert CalendarEvent.objects.count() == len(recall_emulator.events) == 4
