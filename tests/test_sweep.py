@@ -176,3 +176,30 @@ def test_a_sweep_whose_listing_budget_is_spent_defers_every_delivery_it_claimed(
     [retry] = tasks._task_backends["queued"].results
     assert retry.args == [deliveries[0].pk]
     assert leases.acquire(leases.SWEEP, timedelta(seconds=1)) is not None  # the lease is free
+
+
+@pytest.mark.recall_emulator(unruly=True, page_size=4)
+def test_a_sweep_failing_midway_keeps_its_pages_and_its_retry_brings_the_rest(
+    recall_emulator, queued
+):
+    """Pages in no order, the third refused past every retry: the first two stay applied, and
+    the deliveries' retry, a sweep from the same moment again, brings the rest."""
+    calendars = calendars_with_events(recall_emulator, 6)
+    deliveries = waiting(recall_emulator)
+    recall_emulator.inject_fault("503", count=50, path=LISTINGS[1], after=2)
+
+    assert tasks.run_delivery(deliveries[0].pk) == DeliveryStatus.FAILED
+
+    assert CalendarEvent.objects.count() == 8
+    rows = WebhookDelivery.objects.all()
+    assert {(d.status, d.attempts) for d in rows} == {(DeliveryStatus.FAILED, 1)}
+    recall_emulator.clear_faults()
+    rows.update(next_attempt_at=timezone.now())  # the retry delay has passed
+
+    tasks.retry_due()
+
+    assert {(d.status, d.attempts) for d in rows} == {(DeliveryStatus.PROCESSED, 2)}
+    remote = recall_emulator.events
+    for calendar in calendars:
+        mine = {e["id"] for e in remote.values() if e["calendar_id"] == str(calendar.recall_id)}
+        assert {str(i) for i in calendar.events.values_list("recall_id", flat=True)} == mine

@@ -369,11 +369,12 @@ class RecallEmulator:
         *,
         retry_after: float | None = 1,
         seconds: float = 3.0,
+        after: int = 0,
     ) -> None:
-        """Make the next ``count`` requests (under ``path`` if given) fail with ``kind``; a 429 or
-        507 says ``Retry-After: retry_after`` (``retry_after=None``: no such header, as a 507
-        may come)."""
-        self.faults.add(Fault(str(kind), count, path, retry_after, seconds))
+        """Make the next ``count`` requests (under ``path`` if given), past the first ``after``
+        of them, fail with ``kind``; a 429 or 507 says ``Retry-After: retry_after``
+        (``retry_after=None``: no such header, as a 507 may come)."""
+        self.faults.add(Fault(str(kind), count, path, retry_after, seconds, after))
 
     def fault_rate(
         self,

@@ -32,6 +32,8 @@ class Fault:
     #: Seconds in the ``Retry-After`` of a 429 or 507; None sends no header at all.
     retry_after: float | None = 1
     seconds: float = 3.0
+    #: Matching requests let through before the fault starts (e.g. a listing failing at page 3).
+    after: int = 0
 
     def retry_after_header(self) -> dict[str, str]:
         return {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
@@ -109,6 +111,9 @@ class FaultInjector:
         """The fault this request suffers, if any (queued faults first, then the random rate)."""
         with self._lock:
             for fault in self._queue:
+                if fault.applies_to(path) and fault.after > 0:
+                    fault.after -= 1
+                    continue
                 if fault.applies_to(path):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
