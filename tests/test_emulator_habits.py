@@ -375,6 +375,21 @@ def test_listings_come_in_no_particular_order(recall_emulator, recall_http):
     assert [r["updated_at"] for r in rows] != sorted(r["updated_at"] for r in rows)
 
 
+@pytest.mark.recall_emulator(page_size=10)
+def test_pages_come_in_no_particular_order_either(recall_emulator, recall_http):
+    calendar = recall_emulator.create_calendar()
+    made = recall_emulator.add_events(calendar["id"], 50, notify=False)
+    pages, url = [], "/api/v2/calendar-events/"
+    while url:
+        page = recall_http.get(url).json()
+        pages.append({row["id"] for row in page["results"]})
+        url = page["next"]
+
+    assert len(pages) == 5 and set().union(*pages) == {e["id"] for e in made}
+    oldest_first = [{e["id"] for e in made[i : i + 10]} for i in range(0, 50, 10)]
+    assert pages != oldest_first
+
+
 @pytest.mark.recall_emulator(unruly=False, rate_limits=False)
 def test_the_fixture_takes_its_options_from_the_mark(recall_emulator):
     assert recall_emulator.unruly is None and recall_emulator.throttle is None
