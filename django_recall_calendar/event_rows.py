@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -138,10 +139,17 @@ def statements(rows: list[list], connection: BaseDatabaseWrapper) -> Iterator[tu
         yield statement.sql(0), [json.dumps(page, default=_json_scalar)]
         return
     adapted = [statement.adapt(row) for row in rows]
-    per_statement = max(1, connection.features.max_query_params // len(statement.columns))
+    per_statement = max(1, variable_limit(connection) // len(statement.columns))
     for start in range(0, len(adapted), per_statement):
         chunk = adapted[start : start + per_statement]
         yield statement.sql(len(chunk)), list(chain.from_iterable(chunk))
+
+
+def variable_limit(connection: BaseDatabaseWrapper) -> int:
+    """How many variables one SQLite statement takes on ``connection``, as SQLite itself says
+    (Django 5.2's ``max_query_params`` says 999 whatever the library's limit)."""
+    connection.ensure_connection()
+    return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
 
 def _json_scalar(value: Any) -> str:

@@ -9,6 +9,7 @@ applied: the next sync resumes from there.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -17,8 +18,9 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import outcomes, signals
@@ -321,8 +323,15 @@ def _announce(done: WorkspaceSync) -> None:
 
 
 def changed_events(result: SyncResult) -> QuerySet[CalendarEvent]:
-    """The rows a sync created or changed."""
-    return CalendarEvent.objects.filter(recall_id__in=result.changed_ids)
+    """The rows a sync created or changed, in one query whatever their number: the ids go as one
+    parameter, where a list would take one variable each (SQLite takes 32,766 at most, and a
+    large first sync changes more)."""
+    ids = result.changed_ids
+    if connections[router.db_for_read(CalendarEvent)].vendor == "sqlite":
+        listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps([i.hex for i in ids])])
+    else:  # PostgreSQL, the other database the upsert is written for
+        listed = RawSQL("SELECT unnest(%s::uuid[])", [ids])
+    return CalendarEvent.objects.filter(recall_id__in=listed)
 
 
 def _as_datetime(value: datetime | str) -> datetime:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from itertools import pairwise
 
 import pytest
+from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from django_recall_calendar import signals
@@ -127,6 +131,38 @@ def test_sql_statements_per_page_are_constant_for_1000_events(
     per_page = [after - before for before, after in pairwise(marks)]
     assert len(set(per_page)) == 1, per_page
     assert per_page[0] <= PER_PAGE_QUERIES
+
+
+@contextmanager
+def sqlite_variable_limit(limit: int) -> Iterator[None]:
+    """SQLite's limit of variables per statement lowered on the test's connection (a no-op on
+    PostgreSQL): a sync past the default 32,766 would need 33,000 events."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    connection.ensure_connection()
+    default = connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    try:
+        yield
+    finally:
+        connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, default)
+
+
+def test_hosts_receive_every_changed_event_of_a_sync_past_sqlites_variable_limit(
+    recall_emulator, received
+):
+    """More changed events than one SQLite statement takes variables: ``events_synced`` still
+    names every row (its query takes the ids as one parameter), and each page's upsert is split
+    into statements that fit."""
+    calendar = builders.recall_calendar(recall_emulator)
+    events = recall_emulator.add_events(str(calendar.recall_id), 1200, notify=False)
+
+    with sqlite_variable_limit(999):
+        result = sync_events(calendar)
+
+    assert result.created == 1200
+    assert received[-1]["events"] == sorted(event["id"] for event in events)
+    assert_mirrors(recall_emulator)
 
 
 def test_unchanged_resync_changes_nothing_and_sends_no_signal(recall_emulator, received):
