@@ -26,6 +26,8 @@ from django_recall_calendar.models import WebhookDelivery  # noqa: E402
 
 RAW_PATH = "/raw-insert/"
 FLOOR_EVENT_TYPE = "bench.floor"
+#: The rows of the Django view doing the floor's INSERT (``benchmarks.urls.django_insert``).
+DJANGO_INSERT_EVENT_TYPE = "bench.django-insert"
 _SQL = (
     f'INSERT INTO "{WebhookDelivery._meta.db_table}" '
     '("message_id", "event_type", "payload", "calendar_recall_id", "status", "attempts", '
@@ -48,9 +50,16 @@ def _connect() -> tuple[Any, str]:
             dbname=database["NAME"],
             autocommit=True,
         )
-        return connection, _SQL.format("%s", "%s::jsonb", "now()")
+        return connection, floor_insert("postgresql", "%s")
     connection = sqlite3.connect(database["NAME"], isolation_level=None, check_same_thread=False)
-    return connection, _SQL.format("?", "?", "strftime('%Y-%m-%d %H:%M:%f', 'now')")
+    return connection, floor_insert("sqlite", "?")
+
+
+def floor_insert(vendor: str, placeholder: str) -> str:
+    """The floor's INSERT for ``vendor``'s dialect, with ``placeholder`` for its parameters."""
+    if vendor == "postgresql":
+        return _SQL.format(placeholder, f"{placeholder}::jsonb", "now()")
+    return _SQL.format(placeholder, placeholder, "strftime('%Y-%m-%d %H:%M:%f', 'now')")
 
 
 def raw_insert(environ: dict, start_response: Callable) -> Iterable[bytes]:
