@@ -30,6 +30,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import UUID, uuid4
@@ -188,7 +189,7 @@ class RecallClient:
 
     # Calendar events ---------------------------------------------------------------------------
 
-    def iter_calendar_event_pages(self, **filters: Any) -> Iterator[list[Json]]:
+    def iter_calendar_event_pages(self, **filters: Any) -> Pages:
         """Pages of events, lazily. Filters: calendar_id, ical_uid, is_deleted, start_time,
         start_time__gte, start_time__lte, updated_at__gte (datetimes or ISO strings)."""
         return self._pages(CALENDAR_EVENTS, filters)
@@ -243,14 +244,19 @@ class RecallClient:
 
     # HTTP ----------------------------------------------------------------------------------------
 
-    def _pages(self, path: str, filters: Mapping[str, Any]) -> Iterator[list[Json]]:
+    def _pages(self, path: str, filters: Mapping[str, Any]) -> Pages:
         """Validate filters now, fetch pages only as the caller iterates."""
-        return self._follow_pages(self.base_url + path, _query(filters))
+        return Pages(self, self.base_url + path, _query(filters))
 
-    def _follow_pages(self, url: str, params: dict[str, Any] | None) -> Iterator[list[Json]]:
+    def _follow_pages(
+        self, url: str, params: dict[str, Any] | None, listing: Pages
+    ) -> Iterator[list[Json]]:
         next_url: str | None = url
         while next_url:
-            page = self._request("GET", next_url, params=params)
+            response = self._respond("GET", next_url, params=params)
+            if listing.first_answered_at is None:
+                listing.first_answered_at = _response_date(response)
+            page = _success_body(response, "GET", urlsplit(next_url).path)
             params = None  # ``next`` already carries the cursor and the filters
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise RecallError(
@@ -290,6 +296,31 @@ class RecallClient:
         """One call with retries, all under one ``Idempotency-Key`` for a POST or PATCH (the
         caller's, else a new one); ``deletes_target`` marks a DELETE whose 404 to a repeat means
         it was done (see the module docstring)."""
+        response = self._respond(
+            method,
+            path_or_url,
+            params=params,
+            body=body,
+            idempotency_key=idempotency_key,
+            deletes_target=deletes_target,
+        )
+        if response.status_code == 404:  # the DELETE that an earlier attempt did
+            return None
+        return _success_body(response, method, urlsplit(response.url).path)
+
+    @sensitive_variables()  # as ``_request``
+    def _respond(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+        deletes_target: bool = False,
+    ) -> requests.Response:
+        """``_request``'s calls and retries, up to Recall's successful response (or the 404 to a
+        repeated DELETE that an earlier attempt did)."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         path = urlsplit(url).path  # logs and errors never show the query string
         data = None if body is None else json.dumps(body, default=_wire_value)
@@ -329,9 +360,9 @@ class RecallClient:
             status = response.status_code
             logger.debug("Recall %s %s -> %s", method, path, status)
             if status < 300:
-                return _success_body(response, method, path)
+                return response
             if status == 404 and deletes_target and maybe_applied:
-                return None  # an earlier attempt already deleted it
+                return response  # an earlier attempt already deleted it
             if status == 429:
                 budget.throttled(method, path)
             if status not in RETRYABLE_STATUSES or last:
@@ -360,6 +391,25 @@ class RecallClient:
         if isinstance(body, Mapping):
             values += [str(body[field]) for field in SECRET_FIELDS if body.get(field)]
         return values
+
+
+class Pages:
+    """A listing's pages, each fetched as the caller iterates.
+
+    ``first_answered_at`` is Recall's clock (its ``Date`` header) when it answered the first page:
+    a listing in no order may miss a change made after then behind its cursor, so a sync's
+    watermark must not pass it (see :class:`.sync.PageOrder`).
+    """
+
+    def __init__(self, client: RecallClient, url: str, params: dict[str, Any] | None) -> None:
+        self.first_answered_at: datetime | None = None
+        self._pages = client._follow_pages(url, params, self)
+
+    def __iter__(self) -> Pages:
+        return self
+
+    def __next__(self) -> list[Json]:
+        return next(self._pages)
 
 
 def _path(collection: str, object_id: str | UUID, action: str | None = None) -> str:
@@ -417,6 +467,14 @@ def _describe_exception(exc: Exception) -> str:
         return f"no answer in time ({type(exc).__name__})."
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return f"{type(exc).__name__}: {reason or exc}"
+
+
+def _response_date(response: requests.Response) -> datetime | None:
+    """Recall's clock when it answered (its ``Date`` header, to the second), if it says."""
+    try:
+        return parsedate_to_datetime(response.headers["Date"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _success_body(response: requests.Response, method: str, path: str) -> Json:

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -137,6 +137,9 @@ class PageOrder:
 
     in_order: bool
     newest: datetime | None = None
+    pages: int = 0
+    #: Our clock before the listing, for a client that cannot tell Recall's (a host's subclass).
+    started: datetime = field(default_factory=timezone.now)
 
     def see(self, events: dict[uuid.UUID, dict]) -> None:
         times = [t for t in map(_updated_at, events.values()) if t is not None]
@@ -144,6 +147,17 @@ class PageOrder:
             times.insert(0, self.newest)
         self.in_order = self.in_order and all(a <= b for a, b in pairwise(times))
         self.newest = max(times, default=None)
+        self.pages += 1
+
+    def settled(self, pages: Iterable[Any]) -> datetime | None:
+        """Where the watermark may move once every page is applied. In no order, not past the
+        moment the listing began by Recall's clock: an event changed after it, behind the
+        cursor, was not listed, while a later change ahead of it was. One second earlier still,
+        as the ``Date`` header drops the fraction. A single page is one snapshot: its newest."""
+        if self.newest is None or self.in_order or self.pages < 2:
+            return self.newest
+        began = getattr(pages, "first_answered_at", None) or self.started
+        return min(self.newest, began - timedelta(seconds=1))
 
 
 def sync_events(
@@ -163,7 +177,8 @@ def sync_events(
 
     The watermark advances page by page only while events arrive in non-decreasing ``updated_at``
     order, within and across pages (Recall does not document its order); otherwise it is moved
-    once, when the whole sync is applied. It never moves when this sync starts after the
+    once, when the whole sync is applied, and no later than the listing's start by Recall's clock
+    (:meth:`PageOrder.settled`). It never moves when this sync starts after the
     watermark (a gap nobody applied yet), and never moves backwards. ``events_synced`` (a signal for
     hosts) is sent for what was applied, even when a page fails.
     """
@@ -186,7 +201,8 @@ def sync_events(
     result = SyncResult()
     order = PageOrder(in_order=contiguous)
     try:
-        for page in client.iter_calendar_event_pages(**filters):
+        pages = client.iter_calendar_event_pages(**filters)
+        for page in pages:
             events = _by_id(page)
             order.see(events)
             with transaction.atomic():
@@ -197,8 +213,9 @@ def sync_events(
             result.received += len(events)
             if on_page is not None:
                 on_page(result, changed)
-        if contiguous and not order.in_order and order.newest is not None:
-            _advance_watermark(calendar, order.newest)
+        settled = order.settled(pages)
+        if contiguous and not order.in_order and settled is not None:
+            _advance_watermark(calendar, settled)
         calendar.last_synced_at = timezone.now()
         Calendar.objects.filter(pk=calendar.pk).update(last_synced_at=calendar.last_synced_at)
     finally:
@@ -266,7 +283,8 @@ def sync_workspace_events(
     done = WorkspaceSync()
     order = PageOrder(in_order=True)
     try:
-        for page in client.iter_calendar_event_pages(**filters):
+        pages = client.iter_calendar_event_pages(**filters)
+        for page in pages:
             events = _by_id(page)
             order.see(events)
             owners = _known_calendars(events.values())
@@ -287,8 +305,9 @@ def sync_workspace_events(
             done.total.received += len(known)
             if on_page is not None:
                 on_page(done.total, changed)
-        if not order.in_order and order.newest is not None:
-            _advance_watermarks(contiguous, order.newest)
+        settled = order.settled(pages)
+        if not order.in_order and settled is not None:
+            _advance_watermarks(contiguous, settled)
         Calendar.objects.filter(pk__in=[c.pk for c in since]).update(last_synced_at=timezone.now())
     finally:
         _announce(done)

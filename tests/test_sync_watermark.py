@@ -12,7 +12,7 @@ from django_recall_calendar import signals
 from django_recall_calendar.client import RecallClient
 from django_recall_calendar.exceptions import RecallServerError
 from django_recall_calendar.models import Calendar, CalendarEvent
-from django_recall_calendar.sync import sync_events
+from django_recall_calendar.sync import sync_events, sync_workspace_events
 from tests import builders
 from tests.test_sync import assert_mirrors
 
@@ -97,7 +97,10 @@ def test_out_of_order_pages_hold_the_watermark_until_the_sync_completes(recall_e
     result = sync_events(calendar, client=DescendingRecall.from_settings())
 
     assert (result.created, result.pages) == (100, 3)
-    assert watermark(calendar) == updated_at(events[-1])
+    # Moved now, to the newest change or, if that came less than a second before the listing
+    # began, to a second before that (``PageOrder.settled``).
+    assert watermark(calendar) is not None
+    assert watermark(calendar) <= updated_at(events[-1])
 
 
 @pytest.mark.django_db
@@ -172,5 +175,43 @@ def test_pages_in_no_order_that_fail_midway_lose_nothing(recall_emulator):
     sync_events(calendar)
 
     assert CalendarEvent.objects.count() == 30
-    assert watermark(calendar) == updated_at(events[-1])
+    assert watermark(calendar) is not None
+    assert watermark(calendar) <= updated_at(events[-1])
+    assert_mirrors(recall_emulator)
+
+
+def sweep(calendar: Calendar, on_page=None):
+    return sync_workspace_events({calendar: None}, on_page=on_page)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.recall_emulator(unruly=True, page_size=10)
+@pytest.mark.parametrize("sync", [sync_events, sweep], ids=["calendar", "workspace sweep"])
+def test_a_change_behind_the_cursor_is_not_skipped_by_a_later_one_ahead_of_it(
+    recall_emulator, sync
+):
+    """Unruly, Recall pages by id. Between pages 1 and 2, event A (on page 1, already listed)
+    changes, then B (on page 3) does: the listing brings B's change but not A's. The watermark
+    must not pass A's change, or the next sync from it would skip A for good."""
+    calendar = builders.recall_calendar(recall_emulator)
+    calendar_id = str(calendar.recall_id)
+    # Each event's id sorts before those of the events created before it: page 1 holds the
+    # newest ten, so the pages come in no order.
+    events = [
+        recall_emulator.add_event(calendar_id, id=f"{99 - n:08d}-0000-4000-8000-000000000000")
+        for n in range(30)
+    ]
+    behind, ahead = events[25], events[5]
+
+    def change_after_first_page(result, changed):
+        if result.pages == 1:
+            recall_emulator.update_event(behind["id"], title="Moved behind the cursor")
+            recall_emulator.update_event(ahead["id"], title="Moved ahead of the cursor")
+
+    sync(calendar, on_page=change_after_first_page)
+    assert CalendarEvent.objects.get(recall_id=ahead["id"]).title == "Moved ahead of the cursor"
+
+    sync(calendar)  # from the watermark, no webhook
+
+    assert CalendarEvent.objects.get(recall_id=behind["id"]).title == "Moved behind the cursor"
     assert_mirrors(recall_emulator)
