@@ -253,10 +253,7 @@ class RecallClient:
     ) -> Iterator[list[Json]]:
         next_url: str | None = url
         while next_url:
-            response = self._respond("GET", next_url, params=params)
-            if listing.first_answered_at is None:
-                listing.first_answered_at = _response_date(response)
-            page = _success_body(response, "GET", urlsplit(next_url).path)
+            page = self._request("GET", next_url, params=params, listing=listing)
             params = None  # ``next`` already carries the cursor and the filters
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise RecallError(
@@ -292,35 +289,12 @@ class RecallClient:
         body: Any = None,
         idempotency_key: str | None = None,
         deletes_target: bool = False,
+        listing: Pages | None = None,
     ) -> Json:
         """One call with retries, all under one ``Idempotency-Key`` for a POST or PATCH (the
         caller's, else a new one); ``deletes_target`` marks a DELETE whose 404 to a repeat means
-        it was done (see the module docstring)."""
-        response = self._respond(
-            method,
-            path_or_url,
-            params=params,
-            body=body,
-            idempotency_key=idempotency_key,
-            deletes_target=deletes_target,
-        )
-        if response.status_code == 404:  # the DELETE that an earlier attempt did
-            return None
-        return _success_body(response, method, urlsplit(response.url).path)
-
-    @sensitive_variables()  # as ``_request``
-    def _respond(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        idempotency_key: str | None = None,
-        deletes_target: bool = False,
-    ) -> requests.Response:
-        """``_request``'s calls and retries, up to Recall's successful response (or the 404 to a
-        repeated DELETE that an earlier attempt did)."""
+        it was done (see the module docstring); the answer to a ``listing``'s first page dates
+        it."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         path = urlsplit(url).path  # logs and errors never show the query string
         data = None if body is None else json.dumps(body, default=_wire_value)
@@ -360,9 +334,11 @@ class RecallClient:
             status = response.status_code
             logger.debug("Recall %s %s -> %s", method, path, status)
             if status < 300:
-                return response
+                if listing is not None and listing.first_answered_at is None:
+                    listing.first_answered_at = _response_date(response)
+                return _success_body(response, method, path)
             if status == 404 and deletes_target and maybe_applied:
-                return response  # an earlier attempt already deleted it
+                return None  # an earlier attempt already deleted it
             if status == 429:
                 budget.throttled(method, path)
             if status not in RETRYABLE_STATUSES or last:
@@ -472,9 +448,10 @@ def _describe_exception(exc: Exception) -> str:
 def _response_date(response: requests.Response) -> datetime | None:
     """Recall's clock when it answered (its ``Date`` header, to the second), if it says."""
     try:
-        return parsedate_to_datetime(response.headers["Date"])
+        answered = parsedate_to_datetime(response.headers["Date"])
     except (KeyError, TypeError, ValueError):
         return None
+    return answered if answered.tzinfo else answered.replace(tzinfo=UTC)  # "-0000": UTC too
 
 
 def _success_body(response: requests.Response, method: str, path: str) -> Json:
