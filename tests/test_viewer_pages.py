@@ -29,9 +29,11 @@ def site(settings, client):
     return client
 
 
-def at_two_pm_utc_tomorrow() -> datetime:
-    tomorrow = timezone.now().astimezone(UTC).date() + timedelta(days=1)
-    return datetime(tomorrow.year, tomorrow.month, tomorrow.day, 14, tzinfo=UTC)
+def at_two_pm_utc_in_two_days() -> datetime:
+    """Never "today" in any zone, whatever the hour the suite runs (tomorrow at 14:00 UTC is
+    already today in Berlin from 23:00 UTC, and the page then leaves out the day)."""
+    day = timezone.now().astimezone(UTC).date() + timedelta(days=2)
+    return datetime(day.year, day.month, day.day, 14, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ def ada(recall_emulator):
     _planning, recorded, failed = builders.synced_events(
         recall_emulator,
         calendar,
-        {"title": "Planning", "start_time": at_two_pm_utc_tomorrow()},
+        {"title": "Planning", "start_time": at_two_pm_utc_in_two_days()},
         {"title": "Retro", "start_time": now + timedelta(minutes=1)},
         {"title": "Customer call", "start_time": now + timedelta(minutes=2)},
     )
@@ -80,7 +82,7 @@ def test_the_meetings_page_shows_recent_bots_outcomes(site, ada):
 )
 def test_times_are_in_the_viewers_time_zone(site, ada, cookie, zone):
     """A zone the browser reports is used; anything else leaves the site's zone (UTC)."""
-    local = at_two_pm_utc_tomorrow().astimezone(ZoneInfo(zone))
+    local = at_two_pm_utc_in_two_days().astimezone(ZoneInfo(zone))
     shown = f"{local:%H:%M} {local.tzname()}"
     site.force_login(ada)
     site.cookies["recall_tz"] = cookie
