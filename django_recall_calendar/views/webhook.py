@@ -61,11 +61,15 @@ def signature_headers(request: HttpRequest) -> dict[str, str]:
     }
 
 
+#: The answer to a delivery stored for processing, encoded once rather than on every request.
+RECEIVED = json.dumps({"status": DeliveryStatus.RECEIVED}).encode()
+
+
 class AnsweredThen(HttpResponse):
     """A JSON answer that runs ``then`` when the server closes it, i.e. once it has been sent."""
 
-    def __init__(self, data: dict, then: Callable[[], None]) -> None:
-        super().__init__(json.dumps(data), content_type="application/json")
+    def __init__(self, content: bytes, then: Callable[[], None]) -> None:
+        super().__init__(content, content_type="application/json")
         self.then = then
 
     def close(self) -> None:
@@ -110,6 +114,6 @@ class WebhookView(View):
         if delivery.status != DeliveryStatus.RECEIVED:
             return JsonResponse({"status": delivery.status})
         return AnsweredThen(
-            {"status": delivery.status},
+            RECEIVED,
             lambda: tasks.process_after_commit([delivery.pk], using=delivery.using),
         )
