@@ -175,6 +175,23 @@ def test_the_admin_shows_will_retry_at_then_missed(recall_emulator, meeting, adm
         assert "will retry at" not in html
 
 
+def test_recalls_refusal_text_is_shown_as_text_not_markup(recall_emulator, meeting, admin_client):
+    """The refusal the admin and the API repeat is Recall's words: markup in it stays text."""
+    calendar, remote = meeting
+    refuse_bot_calls(recall_emulator, remote, "507", retry_after=30)
+    sync_changes(calendar)
+    hostile = '<script>alert("x")</script>'
+    CalendarEvent.objects.filter(recall_id=remote["id"]).update(bot_failure=hostile)
+    event = CalendarEvent.objects.get(recall_id=remote["id"])
+
+    html = admin_client.get(
+        reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+    ).content.decode()
+
+    assert hostile not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+
+
 def test_a_retry_task_that_starts_early_queues_the_retry_again(recall_emulator, meeting, queued):
     """RQ's scheduler counts whole seconds: a task can start before its ``run_after``. It finds
     nothing due then, and the retry must still come (it once waited for cron instead)."""
