@@ -449,7 +449,7 @@ def _response_date(response: requests.Response) -> datetime | None:
     """Recall's clock when it answered (its ``Date`` header, to the second), if it says."""
     try:
         answered = parsedate_to_datetime(response.headers["Date"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: a year past C long
         return None
     return answered if answered.tzinfo else answered.replace(tzinfo=UTC)  # "-0000": UTC too
 
