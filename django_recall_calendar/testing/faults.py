@@ -111,14 +111,15 @@ class FaultInjector:
         """The fault this request suffers, if any (queued faults first, then the random rate)."""
         with self._lock:
             for fault in self._queue:
-                if fault.applies_to(path) and fault.after > 0:
+                if not fault.applies_to(path):
+                    continue
+                if fault.after > 0:
                     fault.after -= 1
                     continue
-                if fault.applies_to(path):
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._queue.remove(fault)
-                    return fault
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._queue.remove(fault)
+                return fault
             if self._rate and self._random.random() < self._rate:
                 kind = self._random.choice(self._rate_kinds)
                 template = self._rate_fault
