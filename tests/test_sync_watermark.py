@@ -148,18 +148,22 @@ def test_a_webhook_time_at_or_before_the_watermark_advances_it(recall_emulator):
     assert watermark(calendar) == updated_at(second)
 
 
+def newest_first(emulator, calendar: Calendar) -> list[dict]:
+    """30 events, each with an id that sorts before those of the events created before it:
+    Recall paging by id (unruly) lists the newest first, so the pages come in no order."""
+    return [
+        emulator.add_event(str(calendar.recall_id), id=f"{99 - n:08d}-0000-4000-8000-000000000000")
+        for n in range(30)
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.recall_emulator(unruly=True, page_size=10)
 def test_pages_in_no_order_that_fail_midway_lose_nothing(recall_emulator):
     """Unruly, Recall pages by id: here the first page holds the newest events. A sync that fails
     after it must not claim them as a watermark, or the next sync would skip the older ones."""
     calendar = builders.recall_calendar(recall_emulator)
-    calendar_id = str(calendar.recall_id)
-    # Each event's id sorts before those of the events created before it.
-    events = [
-        recall_emulator.add_event(calendar_id, id=f"{99 - n:08d}-0000-4000-8000-000000000000")
-        for n in range(30)
-    ]
+    events = newest_first(recall_emulator, calendar)
 
     def fail_after_first_page(result, changed):
         recall_emulator.inject_fault("503", count=50, path=EVENTS_PATH)
@@ -194,13 +198,7 @@ def test_a_change_behind_the_cursor_is_not_skipped_by_a_later_one_ahead_of_it(
     changes, then B (on page 3) does: the listing brings B's change but not A's. The watermark
     must not pass A's change, or the next sync from it would skip A for good."""
     calendar = builders.recall_calendar(recall_emulator)
-    calendar_id = str(calendar.recall_id)
-    # Each event's id sorts before those of the events created before it: page 1 holds the
-    # newest ten, so the pages come in no order.
-    events = [
-        recall_emulator.add_event(calendar_id, id=f"{99 - n:08d}-0000-4000-8000-000000000000")
-        for n in range(30)
-    ]
+    events = newest_first(recall_emulator, calendar)  # page 1 holds the newest ten
     behind, ahead = events[25], events[5]
 
     def change_after_first_page(result, changed):
