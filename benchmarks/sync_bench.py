@@ -65,8 +65,8 @@ def convert_only(calendar: Calendar, pages: list[list[dict]]) -> int:
             event_rows.event_row(recall_id, event, calendar, sync._updated_at(event))
             for recall_id, event in sync._by_id(page).items()
         ]
-        for _sql, _params in event_rows.statements(rows, connection):
-            converted += len(rows)
+        list(event_rows.statements(rows, connection))  # built as the sync builds them, unsent
+        converted += len(rows)
     return converted
 
 
