@@ -4,8 +4,9 @@ Real svix-signed ``calendar.sync_events`` deliveries are verified, stored and th
 enqueued (on ``benchmarks.task_log``, which only writes down what was enqueued), so this measures
 ingestion alone. Each target is served by the same server process(es) (``benchmarks/servers.py``:
 waitress and gunicorn, in turn), driven by the same load generator in another process
-(``benchmarks/load.py``, keep-alive connections) at concurrency 1 and 8, with pre-signed unique
-deliveries; targets alternate in rounds so load from elsewhere hits all of them alike:
+(``benchmarks/load.py``: one thread, keep-alive connections, 40-60 µs of CPU per request) at
+concurrency 1 and 8, with pre-signed unique deliveries; targets alternate in rounds so load from
+elsewhere hits all of them alike:
 - the floor: a raw WSGI app, no framework, storing the body with one autocommit INSERT into the
   same table (``benchmarks/wsgi.py``);
 - a bare Django view answering 200, through the same middleware (an extra line: what Django alone
@@ -78,8 +79,10 @@ def deliveries(calendar_id: str, count: int) -> list[tuple[str, dict[str, str]]]
     return signed
 
 
-def load(port: int, path: str, concurrency: int, requests: list) -> tuple[float, list[float]]:
-    """Run the load generator in its own process; (wall seconds, latencies)."""
+def load(
+    port: int, path: str, concurrency: int, requests: list
+) -> tuple[float, list[float], float]:
+    """Run the load generator in its own process; (wall seconds, latencies, its CPU seconds)."""
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder) / "requests.json", Path(folder) / "result.json"
         source.write_text(json.dumps(requests))
@@ -88,7 +91,7 @@ def load(port: int, path: str, concurrency: int, requests: list) -> tuple[float,
         result = json.loads(target.read_text())
     if result["failures"]:
         raise AssertionError(result["failures"])
-    return result["seconds"], result["latencies"]
+    return result["seconds"], result["latencies"], result["cpu_seconds"]
 
 
 def percentiles(latencies: list[float]) -> list[float]:
@@ -109,13 +112,15 @@ def measure(server: str, calendar_id: str, database: str, task_file: str) -> dic
             load(port, path, 2, deliveries(calendar_id, WARM_UP))
         for concurrency in CONCURRENCY:
             seconds = dict.fromkeys(TARGETS, 0.0)
+            generator_cpu = 0.0
             latencies: dict[str, list[float]] = {name: [] for name in TARGETS}
             for _ in range(ROUNDS):
                 for name, path in TARGETS.items():
-                    took, measured = load(
+                    took, measured, cpu = load(
                         port, path, concurrency, deliveries(calendar_id, REQUESTS // ROUNDS)
                     )
                     seconds[name] += took
+                    generator_cpu += cpu
                     latencies[name].extend(measured)
             results[concurrency] = {
                 name: (len(latencies[name]) / seconds[name], *percentiles(latencies[name]))
@@ -130,6 +135,8 @@ def measure(server: str, calendar_id: str, database: str, task_file: str) -> dic
                     for name, values in results[concurrency].items()
                 ],
             )
+            sent = REQUESTS // ROUNDS * ROUNDS * len(TARGETS)
+            print(f"The load generator's own CPU: {generator_cpu / sent * 1e6:.0f} µs per request.")
     return results
 
 
