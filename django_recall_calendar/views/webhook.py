@@ -1,4 +1,4 @@
-"""The webhook endpoint Recall posts to: read the raw body (bounded), verify, record, answer 2xx.
+"""The webhook endpoint Recall posts to, as a Django view: the default door of ``intake.receive``.
 
 It does no processing itself. The delivery's row is committed before the answer; its processing is
 enqueued only once the answer is sent (when the server closes the response), so a slow task queue
@@ -9,80 +9,40 @@ never delays Recall, and deliveries the process stores meanwhile go in the same 
 A plain Django view, not a DRF one: DRF's request wrapping, content negotiation and rendering were a
 sixth of the endpoint's time, and it needs none of them (the signature is the authentication, and
 the answer is JSON whatever ``Accept`` says: a 406 would refuse a signed delivery unrecorded).
+High-volume sites can put ``wsgi.WebhookReceiver`` in front of Django instead, which calls the
+same ``intake.receive`` without Django's request, middleware and URL resolving.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import conf, tasks, webhooks
-from ..models import DeliveryStatus
-
-logger = logging.getLogger(__name__)
+from .. import intake
 
 
-class BodyTooLarge(Exception):
-    """The request body exceeds WEBHOOK_MAX_BODY_SIZE."""
+class Answered(HttpResponse):
+    """An ``intake.Answer`` as a response; its ``then`` runs when the server closes it, i.e. once
+    it has been sent."""
 
-
-def read_body(request: HttpRequest, limit: int) -> bytes:
-    """The raw body, refusing (without reading it whole) one longer than ``limit`` bytes.
-
-    Content-Length is checked first; the stream is then read for at most ``limit + 1`` bytes, which
-    also catches a body longer than its declared length.
-    """
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise BodyTooLarge
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        raise BodyTooLarge
-    return body
-
-
-def signature_headers(request: HttpRequest) -> dict[str, str]:
-    """The signature headers straight from ``META``: building ``request.headers`` (every header
-    of the request) cost more than the signature check."""
-    meta = request.META
-    return {
-        name: meta[key]
-        for name in webhooks.SIGNATURE_HEADERS
-        if (key := "HTTP_" + name.upper().replace("-", "_")) in meta
-    }
-
-
-#: The answer to a delivery stored for processing, encoded once rather than on every request.
-RECEIVED = json.dumps({"status": DeliveryStatus.RECEIVED}).encode()
-
-
-class AnsweredThen(HttpResponse):
-    """A JSON answer that runs ``then`` when the server closes it, i.e. once it has been sent."""
-
-    def __init__(self, content: bytes, then: Callable[[], None]) -> None:
-        super().__init__(content, content_type="application/json")
-        self.then = then
+    def __init__(self, answer: intake.Answer) -> None:
+        super().__init__(answer.body, status=answer.status, content_type="application/json")
+        self.then = answer.then
 
     def close(self) -> None:
         try:
-            self.then()
+            if self.then is not None:
+                self.then()
         finally:
             super().close()
 
 
 class WebhookView(View):
-    """POST only. No secret configured answers 503, not 400: the fault is the host's
-    configuration, not the sender's request, and Recall keeps retrying a 5xx, so nothing is lost
-    once the secret is set."""
+    """POST only; every answer is ``intake.receive``'s."""
 
     http_method_names = ["post"]
 
@@ -95,25 +55,4 @@ class WebhookView(View):
         return csrf_exempt(login_not_required(super().as_view(**initkwargs)))
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        try:
-            body = read_body(request, conf.get("WEBHOOK_MAX_BODY_SIZE"))
-        except BodyTooLarge:
-            return JsonResponse({"detail": "Request body is too large."}, status=413)
-        try:
-            verified = webhooks.verify(body, signature_headers(request))
-            delivery = webhooks.record(verified)
-        except webhooks.WebhookNotConfigured as exc:
-            logger.error("Refused a Recall webhook delivery: %s", exc)
-            return JsonResponse({"detail": "Webhook secret is not configured."}, status=503)
-        except webhooks.WebhookRejected as exc:
-            # Worth a line in the log: a wrong secret is the commonest integration mistake.
-            logger.warning("Rejected a Recall webhook delivery: %s", exc)
-            return JsonResponse({"detail": str(exc)}, status=400)
-        if delivery is None:
-            return JsonResponse({"status": "duplicate"})
-        if delivery.status != DeliveryStatus.RECEIVED:
-            return JsonResponse({"status": delivery.status})
-        return AnsweredThen(
-            RECEIVED,
-            lambda: tasks.process_after_commit([delivery.pk], using=delivery.using),
-        )
+        return Answered(intake.receive(request, request.META))
