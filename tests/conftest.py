@@ -109,3 +109,21 @@ def queued(settings):
     backend = import_module(django_settings.TASKS_MODULE).task_backends["queued"]
     yield backend
     backend.results.clear()
+
+
+@pytest.fixture(params=["django view", "wsgi door"])
+def door(request):
+    """Each door of the webhook endpoint in turn (``tests/webhook_doors.py``): the Django view,
+    and ``WebhookReceiver`` in front of Django. Both must answer alike."""
+    from tests.webhook_doors import Door
+
+    return Door(request.param, wsgi=request.param == "wsgi door")
+
+
+@pytest.fixture
+def secret(settings):
+    """The webhook secret the signed deliveries of ``tests/webhook_doors.py`` carry."""
+    from tests.webhook_doors import SECRET
+
+    settings.RECALL_CALENDAR = {**settings.RECALL_CALENDAR, "WEBHOOK_SECRET": SECRET}
+    return SECRET
