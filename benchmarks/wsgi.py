@@ -2,8 +2,10 @@
 
 ``/raw-insert/`` is the floor: a WSGI callable with no framework that stores the request body as
 one row of the deliveries table with one autocommit INSERT, on a connection of its own per thread
-(psycopg or sqlite3). Every other path goes to the Django project in ``benchmarks.settings``, on the
-scratch database the parent created (``BENCH_DATABASE_NAME``).
+(psycopg or sqlite3). ``/door/recall/webhooks/`` is the app's WSGI door (``WebhookReceiver``) in
+front of the Django project, on a path of its own so ``/recall/webhooks/`` is still the Django
+view. Every other path goes through the door (a method and path compared) to the Django project in
+``benchmarks.settings``, on the scratch database the parent created (``BENCH_DATABASE_NAME``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from django.core.wsgi import get_wsgi_application
 django_application = get_wsgi_application()
 
 from django_recall_calendar.models import WebhookDelivery  # noqa: E402
+from django_recall_calendar.wsgi import WebhookReceiver  # noqa: E402
 
 RAW_PATH = "/raw-insert/"
+DOOR_PATH = "/door/recall/webhooks/"
 FLOOR_EVENT_TYPE = "bench.floor"
 #: The rows of the Django view doing the floor's INSERT (``benchmarks.urls.django_insert``).
 DJANGO_INSERT_EVENT_TYPE = "bench.django-insert"
@@ -74,7 +78,11 @@ def raw_insert(environ: dict, start_response: Callable) -> Iterable[bytes]:
     return [b"{}"]
 
 
+#: The Django project behind the app's WSGI door, as a host would serve it.
+door_application = WebhookReceiver(django_application, path=DOOR_PATH)
+
+
 def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
     if environ.get("PATH_INFO") == RAW_PATH:
         return raw_insert(environ, start_response)
-    return django_application(environ, start_response)
+    return door_application(environ, start_response)
