@@ -107,8 +107,16 @@ def receive(stream: Readable, environ: Mapping[str, str]) -> Answer:
         return DUPLICATE
     if delivery.status != DeliveryStatus.RECEIVED:
         return _json(200, {"status": delivery.status})
-    return Answer(
-        RECEIVED.status,
-        RECEIVED.body,
-        lambda: tasks.process_after_commit([delivery.pk], using=delivery.using),
-    )
+    return Answer(RECEIVED.status, RECEIVED.body, _enqueue_once(delivery))
+
+
+def _enqueue_once(delivery: webhooks.Recorded) -> Callable[[], None]:
+    """The hand-off of ``delivery`` to the task queue, done by the first call only: a server that
+    closed an answer twice must not enqueue its delivery twice."""
+    waiting = [delivery.pk]
+
+    def enqueue() -> None:
+        if waiting:
+            tasks.process_after_commit([waiting.pop()], using=delivery.using)
+
+    return enqueue

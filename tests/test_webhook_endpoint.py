@@ -379,6 +379,19 @@ def test_the_delivery_is_stored_before_the_answer_and_enqueued_once_after_it(
     assert delivery.status == DeliveryStatus.RECEIVED
 
 
+def test_an_answer_closed_twice_enqueues_its_delivery_once(
+    door, secret, queued, django_capture_on_commit_callbacks
+):
+    body = envelope("calendar.sync_events")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = door.open(environ(body, sign(body)))
+        response.close()
+        response.close()
+
+    assert [task.args for task in queued.results] == [[[WebhookDelivery.objects.get().pk]]]
+
+
 def test_a_duplicate_is_never_enqueued_again(
     door, secret, queued, django_capture_on_commit_callbacks
 ):
