@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.db import DataError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -73,6 +74,9 @@ class VerifiedDelivery:
 
     message_id: str
     payload: dict[str, Any]
+    #: The body as text, stored as the payload as it is: serialising the parsed payload again (and
+    #: psycopg's ``Jsonb`` wrapping) cost 12-20 µs per delivery.
+    body: str
 
     @property
     def event_type(self) -> str:
@@ -133,7 +137,17 @@ def verify(body: bytes, headers: Mapping[str, str]) -> VerifiedDelivery:
     message_id = present.get("svix-id") or present["webhook-id"]
     if len(message_id) > _MESSAGE_ID_MAX:
         raise WebhookRejected(f"Message id is longer than {_MESSAGE_ID_MAX} characters")
-    return VerifiedDelivery(message_id=message_id, payload=parse_envelope(body))
+    text = _json_text(body)
+    return VerifiedDelivery(message_id=message_id, payload=parse_envelope(text), body=text)
+
+
+def _json_text(body: bytes) -> str:
+    """The body as text: UTF-8, as JSON between systems must be (RFC 8259), without a byte order
+    mark (a JSON reader may skip one; PostgreSQL's jsonb and SQLite's JSON_VALID refuse it)."""
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise WebhookRejected("Body is not UTF-8") from None
 
 
 class _NotStandardJson(ValueError):
@@ -151,7 +165,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_envelope(body: bytes) -> dict[str, Any]:
+def parse_envelope(body: str) -> dict[str, Any]:
     """Recall's ``{"event": str, "data": {...}}`` envelope, or WebhookRejected.
 
     Strict JSON: Python's reader takes NaN and Infinity (and turns 1e400 into Infinity), which
@@ -176,13 +190,14 @@ def parse_envelope(body: bytes) -> dict[str, Any]:
 # -- record ----------------------------------------------------------------------------------------
 
 
-def _calendar_recall_id(data: Mapping[str, Any]) -> str:
-    """``data.calendar_id`` in canonical UUID form when it is one, else as given (cut to fit)."""
+def _calendar_ids(data: Mapping[str, Any]) -> tuple[str, UUID | None]:
+    """``data.calendar_id`` as stored (canonical UUID form when it is one, else as given, cut to
+    fit), and as the UUID that links the calendar (None when it is not one: no calendar has it)."""
     value = data.get("calendar_id")
     if not isinstance(value, str):
-        return ""
+        return "", None
     recall_id = parse_uuid(value)
-    return str(recall_id) if recall_id else value[:64]
+    return (str(recall_id), recall_id) if recall_id else (value[:64], None)
 
 
 def _find_calendar(calendar_recall_id: str) -> Calendar | None:
@@ -206,35 +221,44 @@ def record(verified: VerifiedDelivery) -> Recorded | None:
     not processed again. Event types the app does not handle are stored ``ignored`` at once.
     """
     now = timezone.now()
-    handled = handles(verified.event_type)
+    calendar_recall_id, recall_id = _calendar_ids(verified.payload["data"])
     values = {
         "message_id": verified.message_id,
         "event_type": verified.event_type,
         "payload": verified.payload,
-        "calendar_recall_id": _calendar_recall_id(verified.payload["data"]),
-        "status": DeliveryStatus.RECEIVED if handled else DeliveryStatus.IGNORED,
-        "last_error": "" if handled else _unsupported(verified.event_type),
+        "calendar_recall_id": calendar_recall_id,
+        "status": DeliveryStatus.RECEIVED,
         "received_at": now,
-        "processed_at": None if handled else now,
     }
+    if not handles(verified.event_type):
+        values["status"] = DeliveryStatus.IGNORED
+        values["last_error"] = _unsupported(verified.event_type)
+        values["processed_at"] = now
     connection = connections[router.db_for_write(WebhookDelivery)]
     try:
         if connection.in_atomic_block:  # a savepoint keeps a refused row from failing the caller's
             with transaction.atomic(using=connection.alias):
-                pk = _insert_once(values, connection)
+                pk = _insert_once(values, verified.body, recall_id, connection)
         else:  # autocommit: the one statement commits on its own
-            pk = _insert_once(values, connection)
-    except DataError:  # e.g. a NUL character PostgreSQL's jsonb refuses
+            pk = _insert_once(values, verified.body, recall_id, connection)
+    except (DataError, IntegrityError):
+        # DataError: JSON the database cannot hold (PostgreSQL's jsonb refuses a NUL character).
+        # IntegrityError: SQLite's JSON_VALID check refusing JSON nested deeper than it reads
+        # (1,000 levels from SQLite 3.45; Python reads about 1,500). A copy never raises: the
+        # insert skips it, or the fallback catches its own.
         raise WebhookRejected("Payload cannot be stored") from None
     return None if pk is None else Recorded(pk, values["status"], connection.alias)
 
 
-def _insert_once(values: dict[str, Any], connection: BaseDatabaseWrapper) -> int | None:
+def _insert_once(
+    values: dict[str, Any], body: str, recall_id: UUID | None, connection: BaseDatabaseWrapper
+) -> int | None:
     """Insert a delivery with ``values`` unless its message id is stored; its pk, or None.
 
     One ``INSERT ... ON CONFLICT (message_id) DO NOTHING RETURNING`` (PostgreSQL, SQLite >= 3.35):
     the unique constraint decides, a copy costs neither an error nor a second query, and the
-    calendar is linked by a subquery in the same statement. Other databases: ``create`` in a
+    calendar with ``recall_id`` is linked by a subquery in the same statement. The payload is the
+    signed ``body`` as sent (it parses to ``values["payload"]``). Other databases: ``create`` in a
     savepoint, the unique constraint deciding through ``IntegrityError``. No model instance is
     built on the fast path: that and compiling the statement were a fifth of the request.
     """
@@ -248,17 +272,17 @@ def _insert_once(values: dict[str, Any], connection: BaseDatabaseWrapper) -> int
         except IntegrityError:
             return None
         return delivery.pk
-    sql, fields, constants = _insert_statement(connection, tuple(values))
-    params = [
-        field.get_db_prep_save(
-            values[field.name] if field.name in values else field.get_default(), connection
-        )
-        for field in fields
-    ]
-    params.extend(constants)
-    recall_id = parse_uuid(values["calendar_recall_id"])  # None matches no calendar: NULL
-    params.append(Calendar._meta.get_field("recall_id").get_db_prep_value(recall_id, connection))
     with _binding_cursor(connection) as cursor:
+        sql, fields = _insert_statement(connection, tuple(values), values["status"])
+        params = [
+            body
+            if field.name == "payload"
+            else field.get_db_prep_save(
+                values[field.name] if field.name in values else field.get_default(), connection
+            )
+            for field in fields
+        ]
+        params.append(_RECALL_ID.get_db_prep_value(recall_id, connection))
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else row[0]
@@ -287,41 +311,56 @@ def _binding_cursor(connection: BaseDatabaseWrapper) -> Any:
         return connection._prepare_cursor(base.ServerBindingCursor(connection.connection))
 
 
-_INSERT_STATEMENTS: dict[tuple[str, tuple[str, ...]], tuple[str, list, list]] = {}
+_RECALL_ID = Calendar._meta.get_field("recall_id")
+_INSERT_STATEMENTS: dict[tuple[str, tuple[str, ...], str], tuple[str, list]] = {}
 
 
 def _insert_statement(
-    connection: BaseDatabaseWrapper, given: tuple[str, ...]
-) -> tuple[str, list, list]:
-    """The insert-once SQL for ``connection``'s database, built once: the fields to prepare per
-    delivery (those ``given`` and those whose default is computed), then the prepared values of
-    the columns a new delivery always takes at a constant default (preparing them on every
-    delivery was a tenth of :func:`record`)."""
-    key = (connection.vendor, given)
+    connection: BaseDatabaseWrapper, given: tuple[str, ...], status: str
+) -> tuple[str, list]:
+    """The insert-once SQL for ``connection``'s database and a delivery stored with ``status``,
+    built once, and the fields whose values it takes as parameters (those ``given`` and those
+    whose default is computed). The status and the other columns' defaults are our own constants,
+    never input, so they are written in the SQL, quoted by Django's schema editor (which quotes
+    defaults, not user input): six parameters instead of thirteen to prepare, dump and send cost
+    5-10 µs less per delivery. The payload is cast from the body's text, which the database
+    parses as it parsed the JSON Django serialised."""
+    key = (connection.vendor, given, status)
     if key not in _INSERT_STATEMENTS:
         meta, quote = WebhookDelivery._meta, connection.ops.quote_name
         columns = [
             f for f in meta.local_concrete_fields if f is not meta.pk and f.name != "calendar"
         ]
         fields = [
-            f for f in columns if f.name in given or (f.has_default() and callable(f.default))
+            f
+            for f in columns
+            if f.name != "status" and (f.name in given or (f.has_default() and callable(f.default)))
         ]
-        constant = [f for f in columns if f not in fields]
+        constants = [f for f in columns if f not in fields]
+        quote_value = connection.schema_editor().quote_value
+        literals = [
+            quote_value(
+                f.get_db_prep_save(status if f.name == "status" else f.get_default(), connection)
+            )
+            for f in constants
+        ]
+        placeholders = [
+            f"CAST(%s AS {f.db_type(connection)})" if f.name == "payload" else "%s" for f in fields
+        ]
         calendar_meta = Calendar._meta
         calendar_pk = (
             f"(SELECT {quote(calendar_meta.pk.column)} FROM {quote(calendar_meta.db_table)} "
-            f"WHERE {quote(calendar_meta.get_field('recall_id').column)} = %s)"
+            f"WHERE {quote(_RECALL_ID.column)} = %s)"
         )
         sql = (
             f"INSERT INTO {quote(meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in fields + constant)}, "
+            f"({', '.join(quote(f.column) for f in fields + constants)}, "
             f"{quote(meta.get_field('calendar').column)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))}, {calendar_pk}) "
+            f"VALUES ({', '.join(placeholders + literals)}, {calendar_pk}) "
             f"ON CONFLICT ({quote(meta.get_field('message_id').column)}) DO NOTHING "
             f"RETURNING {quote(meta.pk.column)}"
         )
-        prepared = [f.get_db_prep_save(f.get_default(), connection) for f in constant]
-        _INSERT_STATEMENTS[key] = (sql, fields, prepared)
+        _INSERT_STATEMENTS[key] = (sql, fields)
     return _INSERT_STATEMENTS[key]
 
 

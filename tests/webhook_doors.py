@@ -39,7 +39,7 @@ def sign(
     """Headers Recall would send with ``body`` (webhook-* or legacy svix-*)."""
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     timestamp = timestamp or datetime.now(tz=UTC)
-    signature = Webhook(secret).sign(msg_id, timestamp, body.decode())
+    signature = Webhook(secret).sign(msg_id, timestamp, body)  # byte for byte, UTF-8 or not
     prefix = "svix" if legacy else "webhook"
     return {
         f"{prefix}-id": msg_id,
