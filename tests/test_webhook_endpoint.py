@@ -482,3 +482,43 @@ def test_a_duplicate_is_never_enqueued_again(
 
     assert (first.json(), second.json()) == ({"status": "received"}, {"status": "duplicate"})
     assert [task.args for task in queued.results] == [[[WebhookDelivery.objects.get().pk]]]
+
+
+def test_a_refused_payload_leaves_the_next_delivery_unharmed(door, secret):
+    """The insert's cursor is kept for the connection's next delivery, even after one failed."""
+    refused, good = _data('{"note": "nul\\u0000byte"}'), envelope("recording.done")
+
+    door.post(refused, sign(refused))
+    response = door.post(good, sign(good))
+
+    assert (response.status_code, response.json()) == (200, {"status": "ignored"})
+    assert WebhookDelivery.objects.filter(payload=json.loads(good)).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_after_the_database_connection_closed_is_stored(door, secret):
+    """The kept cursor belongs to the connection it was opened on: once Django closes it
+    (``CONN_MAX_AGE``, a restarted database), the next delivery opens a new one."""
+    first, second = envelope("recording.done"), envelope("recording.done")
+
+    assert door.post(first, sign(first)).status_code == 200
+    connection.close()
+    assert door.post(second, sign(second)).status_code == 200
+
+    assert WebhookDelivery.objects.count() == 2
+
+
+def test_execute_wrappers_see_every_deliverys_insert(door, secret):
+    """The insert goes through Django's cursor wrapper, the kept cursor too: query logging,
+    ``execute_wrapper`` (and django_assert_num_queries) see each delivery's statement."""
+    seen: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        for body in (envelope("recording.done"), envelope("recording.done")):
+            assert door.post(body, sign(body)).status_code == 200
+
+    assert sum(sql.startswith("INSERT") and "ON CONFLICT" in sql for sql in seen) == 2
