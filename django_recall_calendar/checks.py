@@ -272,6 +272,10 @@ def check_time_zone_support(app_configs=None, **kwargs) -> list:
     ]
 
 
+def _check_handoff_delay() -> None:
+    conf.duration("WEBHOOK_HANDOFF_DELAY")
+
+
 def _check_default_policy() -> None:
     from .models import RecordingPolicy
 
@@ -286,12 +290,13 @@ def _check_default_policy() -> None:
 @register("recall_calendar")
 def check_setting_values(app_configs=None, **kwargs) -> list:
     """Settings read only when first needed (the scheduling mode, the deduplication recipe, the
-    default policy) are resolved here too, so a typo fails ``manage.py check``, not a sync."""
+    default policy, the hand-off's delay) are resolved here too, so a typo fails ``manage.py
+    check``, not a sync or every webhook's hand-off."""
     from . import dedup
     from .backends import get_backend
 
     resolvers = [conf.user_settings, get_backend, dedup.key_function]
-    resolvers.append(_check_default_policy)
+    resolvers += [_check_default_policy, _check_handoff_delay]
     messages = []
     for resolve in resolvers:
         try:

@@ -6,6 +6,7 @@ lets a host change settings without restarting anything that imported this modul
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after which a worker's claim on a delivery (or a delivery never enqueued) counts as
     # lost: a crashed worker's; longer than any one delivery's processing may take.
     "WEBHOOK_CLAIM_TIMEOUT": 15 * 60,
+    # Seconds a stored delivery may wait for others to join its push to the task queue (one
+    # thread per process pushes at most that often); 0 pushes from the request that stored it.
+    "WEBHOOK_HANDOFF_DELAY": 0,
     # The same for a self-managed bot's deduplication key claimed while its bot is being created.
     "SELF_MANAGED_CLAIM_TIMEOUT": 2 * 60,
     "PLATFORMS": {
@@ -100,9 +104,10 @@ def get(key: str) -> Any:
 
 
 def duration(key: str) -> timedelta:
-    """A setting given in seconds, as a timedelta; anything but a number >= 0 names the key."""
+    """A setting given in seconds, as a timedelta; anything but a finite number >= 0 names the key
+    (NaN and infinity would fail in ``timedelta``, far from the setting)."""
     value = get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise ImproperlyConfigured(
             f"{SETTINGS_NAME}[{key!r}] must be a number of seconds, not {value!r}."
         )

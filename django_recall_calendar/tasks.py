@@ -13,17 +13,19 @@ here or by another door.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import close_old_connections, transaction
 
 from . import budget, calendars, conf, leases, scheduling, webhooks
 from .models import Calendar, CalendarEvent, DeliveryStatus
@@ -193,26 +195,47 @@ class Handoff:
     returns. Alone, a delivery goes out at once in its own task; under load one push carries many.
     Nothing is lost if the process dies meanwhile: the rows are ``received``, and
     ``recall_webhooks --retry-failed`` takes them (``webhooks.due_deliveries``).
+
+    With a ``delay`` > 0 (``WEBHOOK_HANDOFF_DELAY``) a request only adds its deliveries: a thread
+    of the process pushes everything waiting as one task at most every ``delay`` seconds, so the
+    pushes do not grow with the rate (a push per delivery was a sixth of the endpoint's CPU when
+    batches rarely formed). The thread is started by the first delivery in each process (a
+    server forks its workers after import), and ``flush`` at exit sends what still waits.
     """
 
-    def __init__(self, send: Callable[[list[int]], None]) -> None:
+    def __init__(
+        self, send: Callable[[list[int]], None], delay: Callable[[], float] = lambda: 0.0
+    ) -> None:
         self._send = send
+        self._delay = delay
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+        atexit.register(self.flush)
+
+    def reset(self) -> None:
+        """Start afresh (in a forked child too): the parent's locks, deliveries and thread are the
+        parent's; the child's first lingering delivery starts its own thread."""
         self._lock = threading.Lock()
+        self._due = threading.Condition(self._lock)
+        self._flushing = threading.Lock()
         self._waiting: list[int] = []
         self._sending = False
+        self._lingering = 0.0
+        self._thread_pid: int | None = None
 
     def add(self, delivery_ids: list[int]) -> None:
+        delay = self._delay()
         with self._lock:
             self._waiting.extend(delivery_ids)
+            if delay > 0:
+                self._linger(delay)
+                return  # the process's thread pushes them
             if self._sending:
                 return  # the request sending now takes these too
             self._sending = True
         try:
             while batch := self._take():
-                try:
-                    self._send(batch)
-                except Exception:
-                    logger.exception("Could not enqueue webhook deliveries %s", batch)
+                self._push(batch)
         except BaseException:  # never leave the hand-off marked under way with nobody sending
             with self._lock:
                 self._sending = False
@@ -225,10 +248,50 @@ class Handoff:
             self._sending = bool(batch)
             return batch
 
-    def reset(self) -> None:
-        """Start afresh in a forked child: the parent's lock and deliveries are the parent's."""
-        self._lock = threading.Lock()
-        self._waiting, self._sending = [], False
+    def _push(self, batch: list[int]) -> None:
+        """Enqueue one batch; a failure is logged and its rows stay ``received`` for cron."""
+        try:
+            self._send(batch)
+        except Exception:
+            logger.exception("Could not enqueue webhook deliveries %s", batch)
+
+    def _linger(self, delay: float) -> None:
+        """Wake this process's thread (started here at its first delivery); under the lock."""
+        self._lingering = delay
+        if self._thread_pid != os.getpid():
+            self._thread_pid = os.getpid()
+            name = "recall-calendar-handoff"
+            threading.Thread(target=self._run, name=name, daemon=True).start()
+        self._due.notify()
+
+    def _run(self) -> None:
+        """The thread: once deliveries wait, let more join them for ``delay``, push them all."""
+        while True:
+            with self._lock:
+                self._due.wait_for(lambda: self._waiting)
+                delay = self._lingering
+            time.sleep(delay)
+            self.flush()
+            self._close_connections()
+
+    @staticmethod
+    def _close_connections() -> None:
+        """Close the thread's unusable or expired connections (a database queue's), as Django
+        does after a request; a failure must not end the thread: deliveries would wait for cron."""
+        try:
+            close_old_connections()
+        except Exception:
+            logger.exception("Could not close the webhook hand-off's database connections")
+
+    def flush(self) -> None:
+        """Push every waiting delivery as one task now: the thread's round, and the process's
+        exit (``atexit``; a process killed outright leaves them to ``--retry-failed``). One flush
+        at a time, so the exit's waits for the thread's push under way."""
+        with self._flushing:
+            with self._lock:
+                batch, self._waiting = self._waiting, []
+            if batch:
+                self._push(batch)
 
 
 @_task
@@ -273,8 +336,10 @@ def process_webhook_deliveries(delivery_ids: list[int]) -> list[str]:
     return [run_delivery(delivery_id) for delivery_id in delivery_ids]
 
 
-_handoff = Handoff(lambda batch: enqueue(process_webhook_deliveries, batch))
-os.register_at_fork(after_in_child=_handoff.reset)
+_handoff = Handoff(
+    lambda batch: enqueue(process_webhook_deliveries, batch),
+    lambda: conf.duration("WEBHOOK_HANDOFF_DELAY").total_seconds(),
+)
 
 
 @_task

@@ -285,6 +285,11 @@ def test_time_zone_support_off_is_an_error(valid):
         ("DEDUPLICATION", "per-meeting", "DEDUPLICATION"),
         ("DEDUPLICATION", "myproject.keys.no_such_function", "DEDUPLICATION"),
         ("DEFAULT_RECORDING_POLICY", "everything", "DEFAULT_RECORDING_POLICY"),
+        ("WEBHOOK_HANDOFF_DELAY", -0.005, "WEBHOOK_HANDOFF_DELAY"),
+        ("WEBHOOK_HANDOFF_DELAY", "0.005", "WEBHOOK_HANDOFF_DELAY"),
+        ("WEBHOOK_HANDOFF_DELAY", True, "WEBHOOK_HANDOFF_DELAY"),
+        ("WEBHOOK_HANDOFF_DELAY", float("nan"), "WEBHOOK_HANDOFF_DELAY"),
+        ("WEBHOOK_HANDOFF_DELAY", float("inf"), "WEBHOOK_HANDOFF_DELAY"),
     ],
 )
 def test_a_mistyped_setting_value_is_an_error(valid, key, value, named):
@@ -293,6 +298,12 @@ def test_a_mistyped_setting_value_is_an_error(valid, key, value, named):
     assert message.level == ERROR
     assert f"RECALL_CALENDAR['{named}']" in message.msg and repr(value) in message.msg
     assert "settings reference" in message.hint
+
+
+@pytest.mark.parametrize("delay", [0, 0.005, 1])
+def test_a_handoff_delay_in_seconds_passes(valid, delay):
+    valid.RECALL_CALENDAR = {**valid.RECALL_CALENDAR, "WEBHOOK_HANDOFF_DELAY": delay}
+    assert recall_messages() == {}
 
 
 def test_recall_calendar_not_a_dict_is_one_error_not_a_crash(valid):

@@ -132,7 +132,7 @@ def test_claim_timeouts_are_durations_in_seconds(settings):
     assert conf.duration("SELF_MANAGED_CLAIM_TIMEOUT") == timedelta(milliseconds=500)
 
 
-@pytest.mark.parametrize("value", ["900", -1, None, True, [60]])
+@pytest.mark.parametrize("value", ["900", -1, None, True, [60], float("nan"), float("inf")])
 def test_a_duration_that_is_not_seconds_names_the_setting(settings, value):
     settings.RECALL_CALENDAR = {"API_KEY": "key", "WEBHOOK_CLAIM_TIMEOUT": value}
     with pytest.raises(ImproperlyConfigured, match=r"\['WEBHOOK_CLAIM_TIMEOUT'\].*seconds"):

@@ -7,9 +7,23 @@ sent twice.
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
+import subprocess
+import sys
 import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
 
 from django_recall_calendar import tasks
+from django_recall_calendar.models import WebhookDelivery
+from tests.webhook_doors import envelope, sign
 
 
 class BlockingQueue:
@@ -66,3 +80,185 @@ def test_a_failed_push_is_logged_and_the_next_delivery_still_goes_out(caplog):
 
     assert pushed == [[2]]
     assert "Could not enqueue webhook deliveries [1]" in caplog.text
+
+
+# With WEBHOOK_HANDOFF_DELAY > 0 a request only adds its deliveries; a thread of the process pushes
+# whatever waits, at most every delay. No test times anything: each waits for the outcome.
+
+LINGER = 0.001
+TIMEOUT = 30
+
+
+class RecordingQueue:
+    """A task queue that keeps each push; a test waits until the deliveries it expects are in."""
+
+    def __init__(self) -> None:
+        self.pushed: list[list[int]] = []
+        self.changed = threading.Condition()
+
+    def push(self, batch: list[int]) -> None:
+        with self.changed:
+            self.pushed.append(batch)
+            self.changed.notify_all()
+
+    def wait_for(self, count: int) -> bool:
+        """Whether ``count`` deliveries were pushed (in any number of pushes) within the timeout."""
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self.ids()) >= count, timeout=TIMEOUT)
+
+    def ids(self) -> list[int]:
+        return [pk for batch in self.pushed for pk in batch]
+
+
+def test_a_burst_from_many_requests_goes_out_exactly_once_in_few_pushes():
+    """The requests return without pushing, even while the queue is stuck; the thread's next push
+    takes everything stored meanwhile."""
+    queue = RecordingQueue()
+    all_added = threading.Event()
+
+    def stuck_until_all_added(batch: list[int]) -> None:
+        all_added.wait(timeout=TIMEOUT)
+        queue.push(batch)
+
+    handoff = tasks.Handoff(stuck_until_all_added, lambda: LINGER)
+    requests = [
+        threading.Thread(
+            target=lambda first=first: [handoff.add([pk]) for pk in range(first, first + 25)]
+        )
+        for first in range(0, 200, 25)
+    ]
+    for request in requests:
+        request.start()
+    for request in requests:
+        request.join(timeout=TIMEOUT)
+    assert not any(request.is_alive() for request in requests)
+    all_added.set()
+
+    assert queue.wait_for(200)
+    assert sorted(queue.ids()) == list(range(200))  # each once
+    assert len(queue.pushed) <= 2  # the stuck push's, and one for all the rest
+
+
+def test_a_lone_delivery_goes_out_without_another_request():
+    queue = RecordingQueue()
+    handoff = tasks.Handoff(queue.push, lambda: LINGER)
+
+    handoff.add([7])
+
+    assert queue.wait_for(1)
+    assert queue.pushed == [[7]]
+
+
+def test_a_failed_lingering_push_is_logged_and_the_next_still_goes(caplog):
+    queue = RecordingQueue()
+    failed = threading.Event()
+
+    def push(batch: list[int]) -> None:
+        if batch == [1]:
+            failed.set()
+            raise ConnectionError("queue down")
+        queue.push(batch)
+
+    handoff = tasks.Handoff(push, lambda: LINGER)
+    handoff.add([1])  # its row stays received: recall_webhooks --retry-failed takes it
+    assert failed.wait(timeout=TIMEOUT)
+    handoff.add([2])
+
+    assert queue.wait_for(1)
+    assert queue.pushed == [[2]]
+    assert "Could not enqueue webhook deliveries [1]" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
+def test_a_forked_child_pushes_its_own_deliveries_and_not_its_parents():
+    """A server forks its workers after import: each must start its own thread, and what waits in
+    the parent at the fork is the parent's to push."""
+    queue = RecordingQueue()
+    delay = [3600.0]  # the parent's delivery waits through the fork
+    handoff = tasks.Handoff(queue.push, lambda: delay[0])
+    handoff.add([1])
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # the parent has threads: fine here, the child uses none
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        try:
+            delay[0] = LINGER
+            handoff.add([2])
+            os.write(write, json.dumps(queue.pushed if queue.wait_for(1) else None).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as report:
+        pushed_in_child = json.loads(report.read() or "null")
+    os.waitpid(child, 0)
+
+    assert pushed_in_child == [[2]]
+    assert queue.pushed == []  # the parent's still lingers
+
+
+def test_a_process_exiting_pushes_what_waits():
+    """The exit's flush (``atexit``): a process stopped while deliveries linger still pushes them
+    (one killed outright leaves them to ``recall_webhooks --retry-failed``)."""
+    script = (
+        "import django; django.setup()\n"
+        "from django_recall_calendar import tasks\n"
+        "handoff = tasks.Handoff(lambda batch: print('pushed', batch), lambda: 3600)\n"
+        "handoff.add([1, 2]); handoff.add([3])\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (done.returncode, done.stdout) == (0, "pushed [1, 2, 3]\n"), done.stderr
+
+
+_dummy = importlib.import_module(f"{django_settings.TASKS_MODULE}.backends.dummy")
+
+
+class EveryThreadsDummyBackend(_dummy.DummyBackend):
+    """Keeps what any thread enqueued in one list: Django builds a task backend per thread, and the
+    hand-off's thread enqueues on its own."""
+
+    enqueued: list[tuple[str, list[int]]] = []
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        self.enqueued.append((task.name, args[0]))
+        return super().enqueue(task, args, kwargs)
+
+
+@pytest.mark.django_db
+def test_deliveries_through_a_door_are_each_enqueued_once_by_the_thread(
+    door, secret, settings, django_capture_on_commit_callbacks
+):
+    backend = f"{__name__}.{EveryThreadsDummyBackend.__name__}"
+    settings.TASKS = {**settings.TASKS, "shared": {"BACKEND": backend}}
+    settings.RECALL_CALENDAR = {
+        **settings.RECALL_CALENDAR,
+        "TASK_BACKEND": "shared",
+        "WEBHOOK_HANDOFF_DELAY": LINGER,
+    }
+    EveryThreadsDummyBackend.enqueued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            body = envelope("calendar.sync_events")
+            assert door.post(body, sign(body)).json() == {"status": "received"}
+    stored = sorted(WebhookDelivery.objects.values_list("pk", flat=True))
+
+    deadline = time.monotonic() + TIMEOUT
+    while len(_enqueued()) < len(stored) and time.monotonic() < deadline:
+        time.sleep(LINGER)
+
+    assert sorted(_enqueued()) == stored
+    assert {name for name, _ in EveryThreadsDummyBackend.enqueued} == {"process_webhook_deliveries"}
+
+
+def _enqueued() -> list[int]:
+    return [pk for _, batch in list(EveryThreadsDummyBackend.enqueued) for pk in batch]
