@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django_recall_calendar import conf
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = "benchmarks.wsgi:application"
 
@@ -60,6 +62,16 @@ def _wait_until_listening(port: int, server: subprocess.Popen, timeout: float = 
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
+def _let_the_handoff_push() -> None:
+    """Wait for the last deliveries' lingering push (``WEBHOOK_HANDOFF_DELAY``) before SIGTERM:
+    waitress dies of it without running ``atexit`` (gunicorn's workers exit and flush), and
+    ``check_every_delivery`` wants every delivery enqueued. Twice the delay, and half a second
+    for the last answers' closes, which add their deliveries after the client has the answer."""
+    delay = conf.duration("WEBHOOK_HANDOFF_DELAY").total_seconds()
+    if delay:
+        time.sleep(2 * delay + 0.5)
+
+
 @contextmanager
 def serving(name: str, environment: dict[str, str]) -> Iterator[int]:
     """Run server ``name`` with ``environment`` added; yields its port, stops it afterwards."""
@@ -69,6 +81,7 @@ def serving(name: str, environment: dict[str, str]) -> Iterator[int]:
         _wait_until_listening(port, server)
         yield port
     finally:
+        _let_the_handoff_push()
         server.terminate()
         try:
             server.wait(timeout=30)

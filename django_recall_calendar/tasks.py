@@ -258,10 +258,10 @@ class Handoff:
     def _linger(self, delay: float) -> None:
         """Wake this process's thread (started here at its first delivery); under the lock."""
         self._lingering = delay
-        if self._thread_pid != os.getpid():
-            self._thread_pid = os.getpid()
+        if self._thread_pid != os.getpid():  # a start that fails is tried again by the next
             name = "recall-calendar-handoff"
             threading.Thread(target=self._run, name=name, daemon=True).start()
+            self._thread_pid = os.getpid()
         self._due.notify()
 
     def _run(self) -> None:
@@ -286,7 +286,7 @@ class Handoff:
     def flush(self) -> None:
         """Push every waiting delivery as one task now: the thread's round, and the process's
         exit (``atexit``; a process killed outright leaves them to ``--retry-failed``). One flush
-        at a time, so the exit's waits for the thread's push under way."""
+        at a time: the exit's waits for a push of the thread under way."""
         with self._flushing:
             with self._lock:
                 batch, self._waiting = self._waiting, []
