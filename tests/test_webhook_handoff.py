@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 
 from django_recall_calendar import tasks
 from django_recall_calendar.models import WebhookDelivery
@@ -121,6 +122,7 @@ def test_a_burst_from_many_requests_goes_out_exactly_once_in_few_pushes():
         queue.push(batch)
 
     handoff = tasks.Handoff(stuck_until_all_added, lambda: LINGER)
+    threads_before = _handoff_threads()
     requests = [
         threading.Thread(
             target=lambda first=first: [handoff.add([pk]) for pk in range(first, first + 25)]
@@ -137,6 +139,11 @@ def test_a_burst_from_many_requests_goes_out_exactly_once_in_few_pushes():
     assert queue.wait_for(200)
     assert sorted(queue.ids()) == list(range(200))  # each once
     assert len(queue.pushed) <= 2  # the stuck push's, and one for all the rest
+    assert _handoff_threads() == threads_before + 1  # one for the process, whatever the requests
+
+
+def _handoff_threads() -> int:
+    return sum(thread.name == "recall-calendar-handoff" for thread in threading.enumerate())
 
 
 def test_a_lone_delivery_goes_out_without_another_request():
@@ -218,6 +225,30 @@ def test_a_process_exiting_pushes_what_waits():
     )
 
     assert (done.returncode, done.stdout) == (0, "pushed [1, 2, 3]\n"), done.stderr
+
+
+@pytest.mark.django_db
+def test_the_threads_database_connection_is_closed_after_each_push_as_after_a_request():
+    """A database queue (django-tasks-db) pushes through the thread's own connection: without
+    ``CONN_MAX_AGE`` it must not stay open (nor a broken one be reused) until the process ends."""
+    if connection.vendor == "sqlite":
+        pytest.skip("Django never closes the connection of an in-memory SQLite test database")
+    queue = RecordingQueue()
+    closed_before_push: list[bool] = []
+
+    def push_through_the_database(batch: list[int]) -> None:
+        closed_before_push.append(connection.connection is None)  # the thread's connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        queue.push(batch)
+
+    handoff = tasks.Handoff(push_through_the_database, lambda: LINGER)
+    handoff.add([1])
+    assert queue.wait_for(1)
+    handoff.add([2])
+    assert queue.wait_for(2)
+
+    assert closed_before_push == [True, True]
 
 
 _dummy = importlib.import_module(f"{django_settings.TASKS_MODULE}.backends.dummy")
