@@ -357,7 +357,8 @@ def test_a_float_too_large_for_an_exact_integer_reads_back_as_the_same_number(do
 
 
 #: JSON that Python reads but PostgreSQL's jsonb refuses (SQLite stores it), and JSON nested deeper
-#: than SQLite 3.45's JSON_VALID reads (1,000 levels; Python reads about 1,500, older SQLite 2,000).
+#: than some readers read: Python 3.11 about 950 levels, 3.12 about 1,450, 3.13 far more; SQLite
+#: 3.45's JSON_VALID 1,000, older SQLite 2,000.
 STORABLE_ON_SOME_DATABASES = {
     "NUL character": (_data('{"note": "nul\\u0000byte"}'), {"postgresql"}),
     "lone surrogate": (_data('{"s": "\\ud800"}'), {"postgresql"}),
@@ -385,9 +386,12 @@ def test_a_payload_the_database_cannot_store_is_refused_never_a_server_error(
             {"detail": "Payload cannot be stored"},
         )
         assert not WebhookDelivery.objects.exists()
-    elif response.status_code == 400:  # a JSON_VALID that reads fewer levels than Python does
-        assert connection.vendor == "sqlite" and b"[[[[" in body
-        assert response.json() == {"detail": "Payload cannot be stored"}
+    elif response.status_code == 400:  # nested deeper than this Python or this SQLite reads
+        assert b"[[[[" in body
+        refusal = response.json()["detail"]
+        assert refusal == "Body is not JSON" or (
+            connection.vendor == "sqlite" and refusal == "Payload cannot be stored"
+        )
         assert not WebhookDelivery.objects.exists()
     else:
         assert response.status_code == 200
