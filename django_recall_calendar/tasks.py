@@ -201,13 +201,26 @@ class Handoff:
     pushes do not grow with the rate (a push per delivery was a sixth of the endpoint's CPU when
     batches rarely formed). The thread is started by the first delivery in each process (a
     server forks its workers after import), and ``flush`` at exit sends what still waits.
+
+    Bounded either way: a push sends tasks of at most ``batch_size`` deliveries (a backlog, say
+    from a queue that was down, is shared by several workers, and no task's arguments grow with
+    it), and while the pushes hang (a queue that does not answer) at most ``max_waiting``
+    deliveries wait in memory; the rest are logged and left to ``--retry-failed``, their rows
+    being stored.
     """
 
     def __init__(
-        self, send: Callable[[list[int]], None], delay: Callable[[], float] = lambda: 0.0
+        self,
+        send: Callable[[list[int]], None],
+        delay: Callable[[], float] = lambda: 0.0,
+        *,
+        batch_size: int = 500,
+        max_waiting: int = 50_000,
     ) -> None:
         self._send = send
         self._delay = delay
+        self._batch_size = batch_size
+        self._max_waiting = max_waiting
         self.reset()
         os.register_at_fork(after_in_child=self.reset)
         atexit.register(self.flush)
@@ -220,12 +233,15 @@ class Handoff:
         self._flushing = threading.Lock()
         self._waiting: list[int] = []
         self._sending = False
+        self._overflowing = False
         self._lingering = 0.0
         self._thread_pid: int | None = None
 
     def add(self, delivery_ids: list[int]) -> None:
         delay = self._delay()
         with self._lock:
+            if not self._room_for(delivery_ids):
+                return
             self._waiting.extend(delivery_ids)
             if delay > 0:
                 self._linger(delay)
@@ -241,6 +257,21 @@ class Handoff:
                 self._sending = False
             raise
 
+    def _room_for(self, delivery_ids: list[int]) -> bool:
+        """Whether ``delivery_ids`` may wait (under the lock); a hang is logged once, not per
+        delivery, and again once the waiting list has drained."""
+        if len(self._waiting) + len(delivery_ids) <= self._max_waiting:
+            self._overflowing = self._overflowing and bool(self._waiting)
+            return True
+        if not self._overflowing:
+            self._overflowing = True
+            logger.error(
+                "%d webhook deliveries wait for the task queue, which does not answer; new ones "
+                "are left to manage.py recall_webhooks --retry-failed (their rows are stored)",
+                len(self._waiting),
+            )
+        return False
+
     def _take(self) -> list[int]:
         """Every waiting delivery; when none waits, the hand-off ends (under the same lock)."""
         with self._lock:
@@ -249,11 +280,14 @@ class Handoff:
             return batch
 
     def _push(self, batch: list[int]) -> None:
-        """Enqueue one batch; a failure is logged and its rows stay ``received`` for cron."""
-        try:
-            self._send(batch)
-        except Exception:
-            logger.exception("Could not enqueue webhook deliveries %s", batch)
+        """Enqueue ``batch`` as tasks of at most ``batch_size``; a failure is logged and its rows
+        stay ``received`` for cron."""
+        for start in range(0, len(batch), self._batch_size):
+            task_ids = batch[start : start + self._batch_size]
+            try:
+                self._send(task_ids)
+            except Exception:
+                logger.exception("Could not enqueue webhook deliveries %s", task_ids)
 
     def _linger(self, delay: float) -> None:
         """Wake this process's thread (started here at its first delivery); under the lock."""

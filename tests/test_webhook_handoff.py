@@ -111,6 +111,40 @@ class RecordingQueue:
         return [pk for batch in self.pushed for pk in batch]
 
 
+def test_a_backlog_goes_out_in_tasks_of_at_most_the_batch_size():
+    queue = BlockingQueue()
+    handoff = tasks.Handoff(queue.push, batch_size=3)
+    first = threading.Thread(target=handoff.add, args=([1],))
+    first.start()
+    assert queue.pushing.wait(timeout=30)
+
+    for delivery_id in range(2, 10):  # the queue hangs meanwhile: they wait
+        handoff.add([delivery_id])
+    queue.let_through.set()
+    first.join(timeout=30)
+
+    assert queue.pushed == [[1], [2, 3, 4], [5, 6, 7], [8, 9]]
+
+
+def test_while_the_queue_hangs_a_bounded_number_wait_and_the_rest_are_logged_once(caplog):
+    queue = BlockingQueue()
+    handoff = tasks.Handoff(queue.push, max_waiting=5)
+    first = threading.Thread(target=handoff.add, args=([1],))
+    first.start()
+    assert queue.pushing.wait(timeout=30)
+
+    for delivery_id in range(2, 12):  # 2-6 wait; 7-11 are left to --retry-failed
+        handoff.add([delivery_id])
+    queue.let_through.set()
+    first.join(timeout=30)
+
+    assert queue.pushed == [[1], [2, 3, 4, 5, 6]]
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1 and "recall_webhooks --retry-failed" in errors[0]
+    handoff.add([12])  # the queue answers again: deliveries go out as before
+    assert queue.pushed[-1] == [12]
+
+
 def test_a_burst_from_many_requests_goes_out_exactly_once_in_few_pushes():
     """The requests return without pushing, even while the queue is stuck; the thread's next push
     takes everything stored meanwhile."""
