@@ -51,17 +51,21 @@ class BodyTooLarge(Exception):
     """The request body exceeds WEBHOOK_MAX_BODY_SIZE."""
 
 
+def declared_length(content_length: str | None) -> int:
+    """The request's Content-Length as Django reads it: 0 when missing or not a number."""
+    try:
+        return int(content_length or 0)
+    except ValueError:
+        return 0
+
+
 def read_body(stream: Readable, content_length: str | None, limit: int) -> bytes:
     """The raw body, refusing (without reading it whole) one longer than ``limit`` bytes.
 
     The declared Content-Length is checked first; the stream is then read for at most
     ``limit + 1`` bytes, which also catches a body longer than its declared length.
     """
-    try:
-        declared = int(content_length or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
+    if declared_length(content_length) > limit:
         raise BodyTooLarge
     body = stream.read(limit + 1)
     if len(body) > limit:

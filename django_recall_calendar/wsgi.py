@@ -82,10 +82,7 @@ def _answer(environ: dict[str, Any]) -> intake.Answer:
     """``intake.receive``'s answer, logged on ``django.request`` as Django logs a view's 4xx/5xx."""
     # Bounded by Content-Length as Django bounds a request's body: a server need not end the
     # stream there, and reading past it may wait for bytes that never come.
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    length = intake.declared_length(environ.get("CONTENT_LENGTH"))
     try:
         answer = intake.receive(LimitedStream(environ["wsgi.input"], length), environ)
     except Exception as exc:
