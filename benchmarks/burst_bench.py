@@ -43,7 +43,7 @@ from django_recall_calendar.models import (
     WebhookDelivery,
 )
 
-from .burst_timeline import bot_calls_per_bin, timeline_rows, worker_busy
+from .burst_timeline import answered_calls, bot_calls_per_bin, timeline_rows, worker_busy
 from .harness import emulator, make_calendar
 from .servers import serving
 from .table import print_goal, print_table
@@ -248,11 +248,7 @@ def repeated_bot_calls(requests) -> int:
 def report(running, calendars, burst_sent: float, synced, bots) -> None:
     requests = list(running.requests)
     throttled = sum(1 for r in requests if r.status == 429)
-    calls: dict[str, int] = {}
-    for r in requests:
-        if r.status != 429:
-            name = budget.endpoint_class(r.method, r.path)
-            calls[name] = calls.get(name, 0) + 1
+    calls = {name: len(times) for name, times in answered_calls(requests).items()}
     needed = {
         budget.BOT_SCHEDULING: CALENDARS * MEETINGS,
         budget.EVENT_LISTINGS: math.ceil(CALENDARS * MEETINGS / PAGE_SIZE),

@@ -19,6 +19,17 @@ from django_recall_calendar.models import WebhookDelivery
 BIN = 10  # seconds per bin of the bot calls' histogram
 
 
+def answered_calls(requests) -> dict[str, list[float]]:
+    """The times (``request.at``) of the calls Recall answered, not throttled, per endpoint class
+    of the app's budget: what the report counts and the timeline places."""
+    calls: dict[str, list[float]] = {}
+    for request in requests:
+        if request.status != 429:
+            name = budget.endpoint_class(request.method, request.path)
+            calls.setdefault(name, []).append(request.at)
+    return calls
+
+
 def timeline_rows(running, started: float, first_minute: int) -> list[list]:
     """(what, first s, last s) rows, seconds after ``started`` (``time.time()``);
     ``first_minute``: the bot calls the app's budget allows in a minute."""
@@ -26,11 +37,7 @@ def timeline_rows(running, started: float, first_minute: int) -> list[list]:
         d.delivered_at for d in running.deliveries if d.event == "calendar.sync_events"
     )
     stored = WebhookDelivery.objects.aggregate(first=Min("received_at"), last=Max("received_at"))
-    calls: dict[str, list[float]] = {}
-    for request in running.requests:
-        if request.status != 429:
-            name = budget.endpoint_class(request.method, request.path)
-            calls.setdefault(name, []).append(request.at)
+    calls = answered_calls(running.requests)
     rows = []
     if answered:
         rows.append(["webhooks answered by the app", answered[0], answered[-1]])
@@ -56,12 +63,9 @@ def timeline_rows(running, started: float, first_minute: int) -> list[list]:
 def bot_calls_per_bin(running, started: float) -> str:
     """Bot calls answered per :data:`BIN` s after ``started``, e.g. ``0-10 s: 0, 10-20 s: 312``."""
     bins: dict[int, int] = {}
-    for request in running.requests:
-        if request.status != 429 and budget.endpoint_class(request.method, request.path) == (
-            budget.BOT_SCHEDULING
-        ):
-            index = int((request.at - started) // BIN)
-            bins[index] = bins.get(index, 0) + 1
+    for at in answered_calls(running.requests).get(budget.BOT_SCHEDULING, []):
+        index = int((at - started) // BIN)
+        bins[index] = bins.get(index, 0) + 1
     return ", ".join(f"{i * BIN}-{(i + 1) * BIN} s: {bins.get(i, 0)}" for i in range(max(bins) + 1))
 
 
