@@ -82,12 +82,18 @@ def serve(path: str, signed: Iterable[tuple[str, dict[str, str]]]) -> None:
             answer.close()
 
 
-def cpu_per_request(path: str) -> list[float]:
-    """Per-request thread CPU (µs) of each batch, sorted, after a warm-up."""
+def warmed_up(path: str) -> list[tuple[str, dict[str, str]]]:
+    """The deliveries to measure on ``path``, once :data:`WARM_UP` others were served there."""
     signed = deliveries(CALENDAR_ID, WARM_UP + BATCHES * PER_BATCH)
     serve(path, signed[:WARM_UP])
+    return signed[WARM_UP:]
+
+
+def cpu_per_request(path: str) -> list[float]:
+    """Per-request thread CPU (µs) of each batch, sorted, after a warm-up."""
+    signed = warmed_up(path)
     batches = []
-    for start in range(WARM_UP, len(signed), PER_BATCH):
+    for start in range(0, len(signed), PER_BATCH):
         began = time.thread_time_ns()
         serve(path, signed[start : start + PER_BATCH])
         batches.append((time.thread_time_ns() - began) / PER_BATCH / 1000)
@@ -95,10 +101,9 @@ def cpu_per_request(path: str) -> list[float]:
 
 
 def profile_endpoint(target: str) -> None:
-    signed = deliveries(CALENDAR_ID, WARM_UP + BATCHES * PER_BATCH)
-    serve(TARGETS[ENDPOINT], signed[:WARM_UP])
+    signed = warmed_up(TARGETS[ENDPOINT])
     profiler = cProfile.Profile(time.thread_time)
-    profiler.runcall(serve, TARGETS[ENDPOINT], signed[WARM_UP:])
+    profiler.runcall(serve, TARGETS[ENDPOINT], signed)
     profiler.dump_stats(target)
     print(f"\ncProfile of the endpoint (thread CPU time) written to {target}")
 
