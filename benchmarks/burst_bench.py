@@ -46,6 +46,7 @@ from django_recall_calendar.models import (
 from .burst_timeline import answered_calls, bot_calls_per_bin, timeline_rows, worker_busy
 from .harness import emulator, make_calendar
 from .servers import serving
+from .settings_burst import RQ_QUEUES
 from .table import print_goal, print_table
 
 CALENDARS = 500
@@ -66,7 +67,7 @@ GOAL = 1.2
 PAGE_SIZE = 100
 TIMEOUT = 20 * PERIOD
 ROOT = Path(__file__).resolve().parents[1]
-QUEUE_URL = "redis://127.0.0.1:6379/11"  # settings_burst's RQ_QUEUES
+QUEUE_URL = RQ_QUEUES["default"]["URL"]  # the workers' Redis (both queues share it)
 
 
 def scaled_settings(prefix: str) -> dict:
