@@ -43,6 +43,15 @@ def refuse_bot_calls(recall_emulator, remote: dict, kind: str, retry_after: floa
     recall_emulator.inject_fault(kind, count=100, path=path, retry_after=retry_after)
 
 
+@pytest.fixture
+def refused(recall_emulator, meeting) -> CalendarEvent:
+    """The meeting's event once synced while Recall refuses its bot call (507, retry in 30 s)."""
+    calendar, remote = meeting
+    refuse_bot_calls(recall_emulator, remote, "507", retry_after=30)
+    sync_changes(calendar)
+    return CalendarEvent.objects.get(recall_id=remote["id"])
+
+
 def test_a_refused_bot_call_is_kept_with_its_retry_time(recall_emulator, meeting, client):
     calendar, remote = meeting
     refuse_bot_calls(recall_emulator, remote, "507", retry_after=30)
@@ -154,20 +163,16 @@ def test_a_change_less_than_10_minutes_before_the_bot_joins_is_flagged(recall_em
     assert state == "scheduled" and "less than 10 minutes before the bot joins" in reason
 
 
-def test_the_admin_shows_will_retry_at_then_missed(recall_emulator, meeting, admin_client):
-    calendar, remote = meeting
-    refuse_bot_calls(recall_emulator, remote, "507", retry_after=30)
-    sync_changes(calendar)
-    event = CalendarEvent.objects.get(recall_id=remote["id"])
+def test_the_admin_shows_will_retry_at_then_missed(refused, admin_client):
     listing = reverse("admin:recall_calendar_calendarevent_changelist")
-    page = reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+    page = reverse("admin:recall_calendar_calendarevent_change", args=[refused.pk])
 
     for url in (listing, page):
         html = admin_client.get(url).content.decode()
         assert "Refused by Recall: will retry at " in html
         assert "no_bots_available" in html and "missed" not in html.lower()
 
-    scheduling.retry_bot_calls(now=event.start_time + timedelta(seconds=1))
+    scheduling.retry_bot_calls(now=refused.start_time + timedelta(seconds=1))
 
     for url in (listing, page):
         html = admin_client.get(url).content.decode()
@@ -175,30 +180,22 @@ def test_the_admin_shows_will_retry_at_then_missed(recall_emulator, meeting, adm
         assert "will retry at" not in html
 
 
-def test_recalls_refusal_text_is_shown_as_text_not_markup(recall_emulator, meeting, admin_client):
+def test_recalls_refusal_text_is_shown_as_text_not_markup(refused, admin_client):
     """The refusal the admin and the API repeat is Recall's words: markup in it stays text."""
-    calendar, remote = meeting
-    refuse_bot_calls(recall_emulator, remote, "507", retry_after=30)
-    sync_changes(calendar)
     hostile = '<script>alert("x")</script>'
-    CalendarEvent.objects.filter(recall_id=remote["id"]).update(bot_failure=hostile)
-    event = CalendarEvent.objects.get(recall_id=remote["id"])
+    CalendarEvent.objects.filter(pk=refused.pk).update(bot_failure=hostile)
 
     html = admin_client.get(
-        reverse("admin:recall_calendar_calendarevent_change", args=[event.pk])
+        reverse("admin:recall_calendar_calendarevent_change", args=[refused.pk])
     ).content.decode()
 
     assert hostile not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
 
 
-def test_a_retry_task_that_starts_early_queues_the_retry_again(recall_emulator, meeting, queued):
+def test_a_retry_task_that_starts_early_queues_the_retry_again(recall_emulator, queued, refused):
     """RQ's scheduler counts whole seconds: a task can start before its ``run_after``. It finds
     nothing due then, and the retry must still come (it once waited for cron instead)."""
-    calendar, remote = meeting
-    refuse_bot_calls(recall_emulator, remote, "507", retry_after=30)
-    sync_changes(calendar)
-    event = CalendarEvent.objects.get(recall_id=remote["id"])
     tasks._enqueue_bot_retries()
     [first] = queued.results
     tried = len(recall_emulator.requests_for("POST", "/bot/"))
@@ -208,4 +205,4 @@ def test_a_retry_task_that_starts_early_queues_the_retry_again(recall_emulator, 
     assert len(recall_emulator.requests_for("POST", "/bot/")) == tried
     [_, again] = queued.results
     assert again.task.func is tasks.retry_bot_calls.func
-    assert again.task.run_after == first.task.run_after == event.bot_retry_at
+    assert again.task.run_after == first.task.run_after == refused.bot_retry_at
