@@ -213,9 +213,8 @@ def soon(hours: float) -> datetime:
 # -- the app's side ------------------------------------------------------------------------------
 
 
-def run_due_tasks(backend) -> int:
-    """Run every queued task that is due, as workers would, until none is; how many ran."""
-    ran = 0
+def run_due_tasks(backend) -> None:
+    """Run every queued task that is due, as workers would, until none is."""
     while True:
         now = timezone.now()
         queued = list(backend.results)
@@ -223,10 +222,9 @@ def run_due_tasks(backend) -> int:
         due = [r for r in queued if r.task.run_after is None or r.task.run_after <= now]
         backend.results.extend(r for r in queued if r not in due)
         if not due:
-            return ran
+            return
         for result in due:
             result.task.call(*result.args, **result.kwargs)
-        ran += len(due)
 
 
 def settle(emulator, backend, seen: Counter) -> None:
